@@ -1,0 +1,1 @@
+"""The ``disentangle`` command line (``experiments.cli``) and one module per study."""

@@ -1,0 +1,1 @@
+"""Subcommands of ``disentangle``: one module each, defining ``add_parser(subparsers)``."""
