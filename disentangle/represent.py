@@ -1,8 +1,8 @@
 """Encoding a fixed sample of a run's dataset: the input of every metric.
 
-``represent(model, dataset, num_samples, seed)`` draws factors with
-``np.random.default_rng(seed)`` (the same sample for every model of a dataset), renders
-their observations and encodes them in batches. It returns the mean representation,
+``represent(model, dataset, num_samples, seed)`` draws ``dataset.sample`` batches with
+``np.random.default_rng(seed)`` (the same sample for every model of a dataset) and
+encodes them. It returns the mean representation,
 the sampled one (``mean + sigma * eps``, VAEs only), the log-variances and, for
 quantized models, the integer codes.
 """
@@ -57,14 +57,13 @@ def encode_batches(model: Method, observations: np.ndarray, batch_size: int = 25
 def represent(model: Method, dataset: GroundTruthData, num_samples: int = 10_000,
               seed: int = 0, batch_size: int = 256) -> Encoded:
     rng = np.random.default_rng(seed)
-    factors = dataset.sample_factors(num_samples, rng)
-    mean, logvar, codes = [], [], []
+    factors, mean, logvar, codes = [], [], [], []
     for i in range(0, num_samples, batch_size):
-        obs = dataset.sample_observations_from_factors(factors[i : i + batch_size], rng)
+        f, obs = dataset.sample(min(batch_size, num_samples - i), rng)
         m, lv, c = encode_batches(model, obs, batch_size)
-        mean.append(m), logvar.append(lv), codes.append(c)
+        factors.append(f), mean.append(m), logvar.append(lv), codes.append(c)
     cat = lambda xs: None if xs[0] is None else np.concatenate(xs)
-    enc = Encoded(factors=np.asarray(factors), mean=cat(mean), logvar=cat(logvar),
+    enc = Encoded(factors=cat(factors), mean=cat(mean), logvar=cat(logvar),
                   codes=cat(codes))
     if enc.logvar is not None:
         eps = np.random.default_rng([seed, 1]).standard_normal(enc.mean.shape)

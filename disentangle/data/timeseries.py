@@ -13,7 +13,7 @@ expect.
 with five factors: ``shape`` (sine, square, triangle), ``frequency`` (1, 2, 3, 4 cycles),
 ``amplitude`` (0.25 .. 1), ``trend`` (slope -1 .. 1 over the window), ``noise``
 (std 0, 0.1, 0.25). The noise ``eps`` is a fixed standard-normal sequence per factor
-combination (drawn from ``fold_in(key(0), grid index)``), so rendering is deterministic
+combination (hashed from the grid index and t, :func:`hashed_normal`), so rendering is deterministic
 and a factor change is the only thing that changes a series. The factors fall into the
 groups ``oscillation = (shape, frequency, amplitude)``, ``level = (trend,)`` and
 ``noise = (noise,)`` (``factor_groups``), which DTS's group-level disentanglement targets.
@@ -70,6 +70,30 @@ def wave(shape: jax.Array, phase: jax.Array) -> jax.Array:
     return jnp.select([shape == 0, shape == 1], [s, square], triangle)
 
 
+def _mix32(h: jax.Array) -> jax.Array:
+    """The murmur3 finaliser on uint32 (a bijection that spreads every input bit)."""
+    h = h ^ (h >> 16)
+    h = h * jnp.uint32(0x85EBCA6B)
+    h = h ^ (h >> 13)
+    h = h * jnp.uint32(0xC2B2AE35)
+    return h ^ (h >> 16)
+
+
+def hashed_normal(i: jax.Array, j: jax.Array) -> jax.Array:
+    """Deterministic N(0, 1) values of integer pairs (i, j) (broadcast), by Box-Muller.
+
+    u1, u2 = uniform (0, 1] from murmur3-mixed hashes of (i, j); eps = sqrt(-2 ln u1) cos(2 pi u2).
+    Exact integer arithmetic, so the same on every backend, and cheap to compile.
+    """
+    h = i.astype(jnp.uint32) * jnp.uint32(0x9E3779B1) + j.astype(jnp.uint32) * jnp.uint32(
+        0x85EBCA77)
+    h1 = _mix32(h ^ jnp.uint32(0x68E31DA4))
+    h2 = _mix32(h1 ^ jnp.uint32(0xB5297A4D))
+    u1 = ((h1 >> 8).astype(jnp.float32) + 1.0) / 2.0**24
+    u2 = (h2 >> 8).astype(jnp.float32) / 2.0**24
+    return jnp.sqrt(-2.0 * jnp.log(u1)) * jnp.cos(2.0 * math.pi * u2)
+
+
 @register_dataset("ts_factors")
 class TimeSeriesFactors(ProceduralData):
     """Procedural univariate series with five factors, float32 [n, 64, 1]."""
@@ -98,11 +122,10 @@ class TimeSeriesFactors(ProceduralData):
         phase = 2.0 * math.pi * freq * t[None, :] / self.length  # [n, T]
         periodic = amp * wave(factors[:, :1], phase)
         level = trend * (t[None, :] / (self.length - 1) - 0.5)
-        # Fixed noise per factor combination: eps = N(0, 1) from fold_in(key(0), grid index).
+        # Fixed noise per factor combination: eps = N(0, 1) hashed from (grid index, t).
         strides = np.cumprod((1, *self.factor_sizes[::-1]))[:-1][::-1].copy()
         index = factors @ jnp.asarray(strides, jnp.int32)
-        eps = jax.vmap(lambda i: jax.random.normal(
-            jax.random.fold_in(jax.random.key(0), i), (self.length,)))(index)
+        eps = hashed_normal(index[:, None], t.astype(jnp.int32)[None, :])
         return (periodic + level + noise_std * eps)[..., None].astype(jnp.float32)
 
 
