@@ -11,6 +11,7 @@ from ``num_classes``; observations are its first ``Image`` feature. Images store
 from __future__ import annotations
 
 import os
+
 import numpy as np
 
 from disentangle.data import register_dataset

@@ -235,6 +235,40 @@ def scan_train_step(scan: SCAN, optimizer: nnx.Optimizer, y: jax.Array, mean_x: 
     return {"loss": loss, **terms}
 
 
+def khot_device(vocab: SymbolVocabulary, values: jax.Array, mask: jax.Array) -> jax.Array:
+    """Jit-traceable :meth:`SymbolVocabulary.khot`: int [n, K_v], bool [n, K_v] -> [n, U]."""
+    units = jnp.asarray(vocab.offsets, jnp.int32) + values.astype(jnp.int32)
+    return jnp.sum(jax.nn.one_hot(units, vocab.num_units) * mask[..., None], axis=1)
+
+
+def _run_chunks(model: nnx.Module, optimizer: nnx.Optimizer, body, steps: int, key: jax.Array,
+                chunk: int = 100) -> list[dict[str, float]]:
+    """Run ``steps`` updates ``body(model, optimizer, key) -> terms`` as jitted lax.scan chunks.
+
+    Returns the mean of the terms over each chunk, tagged with the chunk's last step.
+    """
+    graphdef, state = nnx.split((model, optimizer))
+
+    @jax.jit
+    def run(state, keys):
+        def one(state, k):
+            m, o = nnx.merge(graphdef, state)
+            terms = body(m, o, k)
+            return nnx.state((m, o)), terms
+
+        return jax.lax.scan(one, state, keys)
+
+    log, done = [], 0
+    while done < steps:
+        n = min(chunk, steps - done)
+        keys = jax.random.split(jax.random.fold_in(key, done), n)
+        state, terms = run(state, keys)
+        done += n
+        log.append({"step": done, **{k: float(jnp.mean(v)) for k, v in terms.items()}})
+    nnx.update((model, optimizer), state)
+    return log
+
+
 def train_scan(scan: SCAN, vocab: SymbolVocabulary, values: np.ndarray, mean_x: np.ndarray,
                logvar_x: np.ndarray, steps: int, rng: np.random.Generator,
                batch_size: int = 128, learning_rate: float = 1e-3, p_name: float = 0.5,
@@ -247,39 +281,46 @@ def train_scan(scan: SCAN, vocab: SymbolVocabulary, values: np.ndarray, mean_x: 
       p_name: probability that a symbol names each factor value of its image.
       labelled: optional bool [N, K_v]: which factor values may be named at all (sparse
         labels); unlabelled values are never named.
-    Returns the logged terms every ``steps // 10`` steps.
+    Returns the mean loss terms of every chunk of 100 steps.
     """
     opt = make_optimizer(scan, learning_rate)
-    key = jax.random.key(int(rng.integers(2**31)))
-    log = []
-    for step in range(1, steps + 1):
-        idx = rng.integers(0, len(values), batch_size)
-        mask = vocab.random_masks(batch_size, rng, p_name)
-        if labelled is not None:
-            mask &= labelled[idx]
-        y = vocab.khot(values[idx], mask)
-        terms = scan_train_step(scan, opt, jnp.asarray(y), jnp.asarray(mean_x[idx]),
-                                jnp.asarray(logvar_x[idx]), jax.random.fold_in(key, step))
-        if step % max(1, steps // 10) == 0 or step == steps:
-            log.append({"step": step, **{k: float(v) for k, v in terms.items()}})
-    return log
+    values_d = jnp.asarray(values, jnp.int32)
+    mean_d, logvar_d = jnp.asarray(mean_x), jnp.asarray(logvar_x)
+    lab_d = jnp.ones(values.shape, bool) if labelled is None else jnp.asarray(labelled, bool)
+
+    def body(model, optimizer, key):
+        k_idx, k_mask, k_z = jax.random.split(key, 3)
+        idx = jax.random.randint(k_idx, (batch_size,), 0, values_d.shape[0])
+        mask = jax.random.bernoulli(k_mask, p_name, (batch_size, vocab.num_factors)) & lab_d[idx]
+        y = khot_device(vocab, values_d[idx], mask)
+        visual = Representation(mean_d[idx], logvar_d[idx])
+        (loss, terms), grads = nnx.value_and_grad(
+            lambda m: m.loss(y, visual, k_z), has_aux=True)(model)
+        optimizer.update(model, grads)
+        return {"loss": loss, **terms}
+
+    return _run_chunks(scan, opt, body, steps, jax.random.key(int(rng.integers(2**31))))
 
 
 # ----------------------------------------------------------------------------- recombination
 class Recombiner(nnx.Module):
     """The recombination operators as one per-dimension network conditioned on the operator.
 
-    Per latent dimension d: [mu1_d, lv1_d, mu2_d, lv2_d, onehot(r)] -> MLP -> (mu_d, lv_d), the
-    same weights for every d (a 1x1 convolution over the latent axis).
+    Per latent dimension d: [mu1_d, lv1_d, mu2_d, lv2_d, (mu1_d - mu2_d)^2, onehot(r)] -> MLP ->
+    (mu_d, lv_d), the same weights for every d (a 1x1 convolution over the latent axis). The
+    squared mean difference is a function of the four parameters given explicitly, so that
+    "do the two concepts agree on this dimension" (what IN COMMON and IGNORE turn on) is one
+    feature rather than something the small network must discover.
     """
 
     def __init__(self, hidden: int = 64, *, rngs: nnx.Rngs):
-        self.net = MLP((4 + len(OPERATORS), hidden, hidden, 2), rngs=rngs)
+        self.net = MLP((5 + len(OPERATORS), hidden, hidden, 2), rngs=rngs)
 
     def __call__(self, a: Representation, b: Representation, op: jax.Array) -> Representation:
         """a, b: posteriors with mean/logvar [n, L]; op int [n] -> recombined posterior."""
         n, d = a.mean.shape
-        feats = jnp.stack([a.mean, a.logvar, b.mean, b.logvar], axis=-1)  # [n, L, 4]
+        feats = jnp.stack([a.mean, a.logvar, b.mean, b.logvar,
+                           jnp.square(a.mean - b.mean)], axis=-1)  # [n, L, 5]
         r = jnp.broadcast_to(jax.nn.one_hot(op, len(OPERATORS))[:, None, :],
                              (n, d, len(OPERATORS)))
         out = self.net(jnp.concatenate([feats, r], axis=-1))  # [n, L, 2]
@@ -337,23 +378,35 @@ def train_recombiner(recombiner: Recombiner, scan: SCAN, vocab: SymbolVocabulary
                      p_name: float = 0.5) -> list[dict[str, float]]:
     """Train the recombination operators on symbols of images with symbol ``values`` [N, K_v].
 
-    Image B of each pair is image A with each factor resampled from another image w.p. 1/2.
+    Image B of each pair is image A with each factor taken from another image w.p. 1/2; the
+    symbols follow :func:`sample_recombination_batch`. SCAN stays frozen.
     """
     opt = make_optimizer(recombiner, learning_rate)
-    log = []
-    for step in range(1, steps + 1):
-        va = values[rng.integers(0, len(values), batch_size)]
-        other = values[rng.integers(0, len(values), batch_size)]
-        vb = np.where(rng.random(va.shape) < 0.5, va, other)
-        y1, y2, op = sample_recombination_batch(vocab, va, vb, rng, p_name)
-        terms = recombiner_train_step(recombiner, opt, scan, jnp.asarray(y1), jnp.asarray(y2),
-                                      jnp.asarray(op))
-        if step % max(1, steps // 10) == 0 or step == steps:
-            log.append({"step": step, **{k: float(v) for k, v in terms.items()}})
-    return log
+    values_d = jnp.asarray(values, jnp.int32)
+    k = vocab.num_factors
+    scan_graph, scan_state = nnx.split(scan)
+
+    def body(model, optimizer, key):
+        ks = jax.random.split(key, 6)
+        va = values_d[jax.random.randint(ks[0], (batch_size,), 0, values_d.shape[0])]
+        other = values_d[jax.random.randint(ks[1], (batch_size,), 0, values_d.shape[0])]
+        vb = jnp.where(jax.random.bernoulli(ks[2], 0.5, va.shape), va, other)
+        op = jax.random.randint(ks[3], (batch_size,), 0, len(OPERATORS))
+        m1 = jax.random.bernoulli(ks[4], p_name, (batch_size, k))
+        m2 = jax.random.bernoulli(ks[5], p_name, (batch_size, k))
+        m2 = jnp.where((op == 0)[:, None], m2 & ~m1, m2)
+        y1, y2 = khot_device(vocab, va, m1), khot_device(vocab, vb, m2)
+        frozen = nnx.merge(scan_graph, jax.lax.stop_gradient(scan_state))
+        (loss, terms), grads = nnx.value_and_grad(
+            lambda m: recombination_loss(m, frozen, y1, y2, op), has_aux=True)(model)
+        optimizer.update(model, grads)
+        return {"loss": loss, **terms}
+
+    return _run_chunks(recombiner, opt, body, steps, jax.random.key(int(rng.integers(2**31))))
 
 
 __all__ = ["OPERATORS", "Recombiner", "SCAN", "SymbolVocabulary", "make_optimizer",
            "recombination_loss", "recombiner_train_step", "sample_recombination_batch",
-           "scan_objective", "scan_train_step", "set_operation", "train_recombiner",
+           "khot_device", "scan_objective", "scan_train_step", "set_operation",
+           "train_recombiner",
            "train_scan"]
