@@ -118,6 +118,15 @@ def _evaluate(run_dir: Path):
         evaluate_run(run_dir, verbose=False)
 
 
+@post_step("traverse")
+def _traverse(run_dir: Path):
+    """Linear traversal figures (scored traversals: ``disentangle traverse RUN``)."""
+    if not (run_dir / "figures" / "traversal_linear.png").exists():
+        from disentangle.traverse.runner import TraverseOptions, traverse_run
+
+        traverse_run(run_dir, "linear", TraverseOptions(score=False, scale=2), log=None)
+
+
 def read_status(run_dir: Path) -> dict:
     path = run_dir / "status.json"
     return json.loads(path.read_text()) if path.exists() else {}

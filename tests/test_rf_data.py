@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import sys
 
 import numpy as np
 import pytest
@@ -98,8 +99,7 @@ def test_rapp_compression_recovered_from_amplitude_in_out():
     model = lambda r, a_sat, p: r / (1 + (r / a_sat) ** (2 * p)) ** (1 / (2 * p))
     (a_sat, p), _ = curve_fit(model, r, np.abs(y), p0=(1.0, 1.0))
     assert (a_sat, p) == pytest.approx((1.3, 2.2), rel=1e-3)
-    # Output saturates at A_sat; 1 dB below the linear response near the knee.
-    assert np.abs(y).max() < 1.3
+    assert np.abs(y).max() < 1.3  # the output never exceeds A_sat
 
 
 def test_saleh_am_am_and_am_pm_recovered():
@@ -178,6 +178,18 @@ def test_simulator_splits_and_receiver_normalisation():
     assert 10 <= info["snr_db"].min() and info["snr_db"].max() <= 30
 
 
+def test_optional_weak_multipath_on_line_of_sight():
+    cfg = rf.ZigbeeConfig(n_symbols=1, samples_per_chip=2, los_k_factor=(10.0, 20.0))
+    sim = rf.ZigbeeSimulator(2, cfg, seed=0)
+    _, info = sim.capture(np.zeros(100, int), np.zeros(100, int), np.random.default_rng(0))
+    assert 10 <= info["k_factor"].min() and info["k_factor"].max() <= 20
+    assert 10 <= info["rms_delay_ns"].min() and info["rms_delay_ns"].max() <= 50
+    # Default: line of sight has no multipath draws.
+    plain = rf.ZigbeeSimulator(2, rf.ZigbeeConfig(n_symbols=1, samples_per_chip=2), seed=0)
+    _, info = plain.capture(np.zeros(5, int), np.zeros(5, int), np.random.default_rng(0))
+    assert np.all(info["rms_delay_ns"] == 0) and np.all(np.isinf(info["k_factor"]))
+
+
 def test_registered_dataset_follows_the_ground_truth_contract():
     ds = get_dataset("rf_zigbee", n_devices=6, n_known=4, n_symbols=1, samples_per_chip=2)
     assert ds.factor_names == ("device", "channel") and ds.factor_sizes == (6, 2)
@@ -186,6 +198,8 @@ def test_registered_dataset_follows_the_ground_truth_contract():
     assert factors.shape == (7, 2) and x.shape == (7, 64, 2) and x.dtype == np.float32
     with pytest.raises(ValueError, match="device"):
         ds.sample_observations_from_factors(np.array([[6, 0]]), np.random.default_rng(0))
+    with pytest.raises(DataError, match="n_known=7"):
+        get_dataset("rf_zigbee", n_devices=6, n_known=7)
     # The devices are fixed by the seed.
     again = get_dataset("rf_zigbee", n_devices=6, n_known=4, n_symbols=1, samples_per_chip=2)
     np.testing.assert_array_equal(again.simulator.devices.cfo_hz, ds.simulator.devices.cfo_hz)
@@ -236,5 +250,13 @@ def test_sigmf_recording_annotations_label_devices(tmp_path):
     assert caps.device_names == ["mote_a", "mote_b"] and caps.sample_rate == 8e6
     np.testing.assert_array_equal(caps.device, [0, 0, 0, 1, 1])
     np.testing.assert_array_equal(caps.iq[3], samples[400:500])
+    ds = get_dataset(f"rf_sigmf:{tmp_path / 'rec'}", length=100)
+    assert ds.factor_sizes == (2, 1) and ds.observation_shape == (100, 2) and len(ds) == 5
     with pytest.raises(DataError, match="spans 400 samples"):
         rf.load_sigmf(tmp_path / "rec.sigmf-meta", length=400)
+
+
+def test_missing_sigmf_package_names_the_pip_command(tmp_path, monkeypatch):
+    monkeypatch.setitem(sys.modules, "sigmf", None)  # makes ``import sigmf`` fail
+    with pytest.raises(DataError, match="pip install sigmf"):
+        rf.load_sigmf(tmp_path / "rec", length=10)

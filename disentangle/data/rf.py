@@ -13,7 +13,8 @@ apart is only the hardware each one carries, drawn once per device:
                               phi_pn[n] = phi_pn[n-1] + N(0, 2 pi beta Ts)   (beta: linewidth)
 
 The CFO of a capture is the device's CFO plus a small per-capture jitter (oscillator drift).
-Channels: ``los`` (channel 0) is a flat channel with a random carrier phase plus AWGN;
+Channels: ``los`` (channel 0) is a flat channel with a random carrier phase plus AWGN
+(optionally a weak Rician channel, ``ZigbeeConfig.los_k_factor``);
 ``multipath`` (channel 1) is a tapped delay line with sample-spaced taps and an exponential
 power delay profile ``P_l ~ r^l``, with r chosen so that the discrete profile's RMS delay
 ``Ts sqrt(r) / (1 - r)`` equals the requested delay (10-300 ns); the first tap is Rician with
@@ -39,9 +40,7 @@ needs the optional ``sigmf`` package). Both give :class:`RFCaptures`; the datase
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
-from collections.abc import Sequence
 
 import numpy as np
 
@@ -122,11 +121,6 @@ class DeviceImpairments:
             self, iq_gain_db=self.iq_gain_db[index], iq_phase_rad=self.iq_phase_rad[index],
             cfo_hz=self.cfo_hz[index], pn_linewidth_hz=self.pn_linewidth_hz[index],
             dc_offset=self.dc_offset[index], pa_params=self.pa_params[index])
-
-    def to_json(self) -> dict:
-        out = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
-        out["dc_offset"] = np.stack([self.dc_offset.real, self.dc_offset.imag], -1)
-        return {k: (v.tolist() if isinstance(v, np.ndarray) else v) for k, v in out.items()}
 
 
 def draw_devices(n_devices: int, rng: np.random.Generator, ranges: ImpairmentRanges = None,
@@ -288,6 +282,11 @@ class ZigbeeConfig:
     snr_db: tuple[float, float] = (10.0, 30.0)
     rms_delay_ns: tuple[float, float] = (10.0, 300.0)
     k_factor: tuple[float, float] = (0.0, 10.0)
+    # None: line of sight is AWGN only (the default). A range: line-of-sight captures get a
+    # weak Rician channel (K drawn in this range, RMS delay in ``los_rms_delay_ns``), as
+    # indoor line-of-sight captures have.
+    los_k_factor: tuple[float, float] | None = None
+    los_rms_delay_ns: tuple[float, float] = (10.0, 50.0)
     pa_model: str = "rapp"
     ranges: ImpairmentRanges = ImpairmentRanges()
 
@@ -330,13 +329,17 @@ class ZigbeeSimulator:
         info = {"snr_db": rng.uniform(*cfg.snr_db, n), "rms_delay_ns": np.zeros(n),
                 "k_factor": np.full(n, np.inf)}
         y = x * np.exp(2j * np.pi * rng.random(n))[:, None]  # line of sight: random phase
-        mp = np.flatnonzero(channel == MULTIPATH)
-        if mp.size:
-            info["rms_delay_ns"][mp] = rng.uniform(*cfg.rms_delay_ns, mp.size)
-            info["k_factor"][mp] = rng.uniform(*cfg.k_factor, mp.size)
-            taps = multipath_taps(info["rms_delay_ns"][mp] * 1e-9, info["k_factor"][mp],
-                                  self.sample_rate, rng)
-            y[mp] = apply_channel(x[mp], taps)
+        draws = [(MULTIPATH, cfg.rms_delay_ns, cfg.k_factor)]
+        if cfg.los_k_factor is not None:
+            draws.append((LOS, cfg.los_rms_delay_ns, cfg.los_k_factor))
+        for kind, delay_ns, k_factor in draws:
+            rows = np.flatnonzero(channel == kind)
+            if rows.size:
+                info["rms_delay_ns"][rows] = rng.uniform(*delay_ns, rows.size)
+                info["k_factor"][rows] = rng.uniform(*k_factor, rows.size)
+                taps = multipath_taps(info["rms_delay_ns"][rows] * 1e-9, info["k_factor"][rows],
+                                      self.sample_rate, rng)
+                y[rows] = apply_channel(x[rows], taps)
         y = add_awgn(y, info["snr_db"], rng)
         return (phase_sync(y, self.preamble) if sync else y), info
 
@@ -398,6 +401,8 @@ class ZigbeeRF(GroundTruthData):
 
     def __init__(self, n_devices: int = 16, n_known: int = 12, n_symbols: int = 8,
                  samples_per_chip: int = 5, pa_model: str = "rapp", seed: int = 0):
+        if not 0 < n_known <= n_devices:
+            raise DataError(f"rf_zigbee: n_known={n_known} must be in 1..n_devices={n_devices}")
         config = ZigbeeConfig(n_symbols=n_symbols, samples_per_chip=samples_per_chip,
                               pa_model=pa_model)
         self.simulator = ZigbeeSimulator(n_devices, config, seed)
@@ -554,14 +559,9 @@ def _rf_sigmf(spec: str, length: int = 1280, label_key: str = "core:label") -> A
     return load_sigmf(spec, length, label_key).to_dataset()
 
 
-def describe_devices(sim: ZigbeeSimulator) -> str:
-    """The devices' impairments as JSON (for reports)."""
-    return json.dumps(sim.devices.to_json())
-
-
-__all__: Sequence[str] = (
+__all__ = [
     "CHANNELS", "DeviceImpairments", "ImpairmentRanges", "RFCaptures", "RFSplit", "SPLITS",
     "ZigbeeConfig", "ZigbeeRF", "ZigbeeSimulator", "add_awgn", "apply_channel", "draw_devices",
     "exponential_pdp", "iq_imbalance", "iq_to_real", "load_npz_captures", "load_sigmf",
     "make_splits", "multipath_taps", "oqpsk_preamble", "phase_sync", "power_amplifier",
-    "rapp", "rms_delay", "saleh", "transmit")
+    "rapp", "rms_delay", "saleh", "transmit"]
