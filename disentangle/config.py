@@ -171,6 +171,11 @@ def base_config(model: str, dataset: str = "dsprites") -> ml_collections.ConfigD
     config.train = ml_collections.ConfigDict({
         "steps": 30_000, "batch_size": 64, "seed": 0, "learning_rate": 1e-4,
         "optimizer": "adam", "weight_decay": 0.0, "clip_value": 0.0,
-        "log_every": 100, "checkpoint_every": 1000, "keep_checkpoints": 3})
-    config.eval = ml_collections.ConfigDict({"num_samples": 10_000, "seed": 0})
+        "log_every": 100, "checkpoint_every": 1000, "keep_checkpoints": 3,
+        # Vectorised sweeps (docs/performance.md): num_seeds x len(vmap_values) members
+        # trained as one vmapped program, e.g. train.vmap_key=model.beta
+        # train.vmap_values=[1,4,8] train.num_seeds=2.
+        "num_seeds": 1, "vmap_key": "", "vmap_values": ()})
+    # eval.metrics: registered metric names; empty means the default suite.
+    config.eval = ml_collections.ConfigDict({"num_samples": 10_000, "seed": 0, "metrics": ()})
     return config

@@ -57,6 +57,7 @@ def evaluate_run(run_dir: str | Path, num_samples: int | None = None, seed: int 
     ev = run.config.get("eval", {})
     num_samples = num_samples or ev.get("num_samples", 10_000)
     seed = ev.get("seed", 0) if seed is None else seed
+    names = names or list(ev.get("metrics", ())) or None
     enc = represent(run.model, run.dataset, num_samples, seed)
     reps = enc.representations()
     out: dict[str, Any] = {

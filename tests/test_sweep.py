@@ -14,7 +14,8 @@ from disentangle import sweep as sweep_lib
 from disentangle.report import write_report
 
 TINY = ["train.steps=6", "train.batch_size=16", "train.log_every=2", "train.checkpoint_every=3",
-        "eval.num_samples=400", "model.network=mlp_small", "model.latent_dim=4"]
+        "eval.num_samples=400", "eval.metrics=('infomec','mig')", "model.network=mlp_small",
+        "model.latent_dim=4"]
 
 SWEEP = '''
 def get_sweep():

@@ -241,8 +241,8 @@ def khot_device(vocab: SymbolVocabulary, values: jax.Array, mask: jax.Array) -> 
     return jnp.sum(jax.nn.one_hot(units, vocab.num_units) * mask[..., None], axis=1)
 
 
-def _run_chunks(model: nnx.Module, optimizer: nnx.Optimizer, body, steps: int, key: jax.Array,
-                chunk: int = 100) -> list[dict[str, float]]:
+def run_training_chunks(model: nnx.Module, optimizer: nnx.Optimizer, body, steps: int,
+                        key: jax.Array, chunk: int = 100) -> list[dict[str, float]]:
     """Run ``steps`` updates ``body(model, optimizer, key) -> terms`` as jitted lax.scan chunks.
 
     Returns the mean of the terms over each chunk, tagged with the chunk's last step.
@@ -299,7 +299,7 @@ def train_scan(scan: SCAN, vocab: SymbolVocabulary, values: np.ndarray, mean_x: 
         optimizer.update(model, grads)
         return {"loss": loss, **terms}
 
-    return _run_chunks(scan, opt, body, steps, jax.random.key(int(rng.integers(2**31))))
+    return run_training_chunks(scan, opt, body, steps, jax.random.key(int(rng.integers(2**31))))
 
 
 # ----------------------------------------------------------------------------- recombination
@@ -356,16 +356,18 @@ def recombiner_train_step(recombiner: Recombiner, optimizer: nnx.Optimizer, scan
 
 def sample_recombination_batch(vocab: SymbolVocabulary, values_a: np.ndarray,
                                values_b: np.ndarray, rng: np.random.Generator,
-                               p_name: float = 0.5) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+                               p_name: float = 0.5, op: np.ndarray | None = None
+                               ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Symbol pairs and operators whose results are valid symbols of some image.
 
     ``values_a`` are the symbol values of images A, ``values_b`` those of images B that share
     some values with A (e.g. A with a random subset of factors resampled). y1 names a subset of
     A's values; y2 names a subset of B's values; for AND, y2 names only factors y1 leaves
-    unnamed, so the union describes an image. Returns (y1, y2, op) with op int [n].
+    unnamed, so the union describes an image. ``op`` (int [n]) is drawn uniformly unless
+    given. Returns (y1, y2, op) with op int [n].
     """
     n = len(values_a)
-    op = rng.integers(0, len(OPERATORS), n)
+    op = rng.integers(0, len(OPERATORS), n) if op is None else np.asarray(op)
     m1 = vocab.random_masks(n, rng, p_name)
     m2 = vocab.random_masks(n, rng, p_name)
     m2 = np.where((op == 0)[:, None], m2 & ~m1, m2)
@@ -402,10 +404,12 @@ def train_recombiner(recombiner: Recombiner, scan: SCAN, vocab: SymbolVocabulary
         optimizer.update(model, grads)
         return {"loss": loss, **terms}
 
-    return _run_chunks(recombiner, opt, body, steps, jax.random.key(int(rng.integers(2**31))))
+    key = jax.random.key(int(rng.integers(2**31)))
+    return run_training_chunks(recombiner, opt, body, steps, key)
 
 
 __all__ = ["OPERATORS", "Recombiner", "SCAN", "SymbolVocabulary", "make_optimizer",
+           "run_training_chunks",
            "recombination_loss", "recombiner_train_step", "sample_recombination_batch",
            "khot_device", "scan_objective", "scan_train_step", "set_operation",
            "train_recombiner",
