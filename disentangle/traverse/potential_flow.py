@@ -233,7 +233,7 @@ def flow_loss(flow: FlowModel, decode: Callable[[jax.Array], jax.Array], z0: jax
     n = z0.shape[0]
     h = config.num_steps
     pot = flow.potentials
-    key_t, key_i, key_pde = jax.random.split(key, 3)
+    key_t, key_i, key_pde, key_j = jax.random.split(key, 4)
     traj = pot.flow(z0, k, h)  # [H+1, n, L]
     image = lambda z: jax.nn.sigmoid(decode(z))  # G in image space [0, 1]
     x0, x_end = image(traj[0]), image(traj[-1])
@@ -257,7 +257,7 @@ def flow_loss(flow: FlowModel, decode: Callable[[jax.Array], jax.Array], z0: jax
 
     # Image change along the flow.
     if config.change == "jvp":
-        i = jax.random.randint(key_i, (n,), 0, h)
+        i = jax.random.randint(key_j, (n,), 0, h)
         z_i = traj[i, jnp.arange(n)]
         dz = traj[i + 1, jnp.arange(n)] - z_i  # the flow step, grad u_k(z_i, i)
         _, tangent = jax.jvp(image, (z_i,), (dz,))  # J_G(z_i) dz: [n, *obs]
