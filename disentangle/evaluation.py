@@ -21,7 +21,6 @@ import numpy as np
 from flax import nnx
 
 from disentangle import viz
-from disentangle.nn import reconstruction_loss
 from disentangle.represent import represent
 from disentangle.runs import load_run
 
@@ -40,10 +39,10 @@ def to_jsonable(value: Any) -> Any:
     return value
 
 
-def reconstruction_nll(model, dataset, kind: str, n: int = 1000, seed: int = 0) -> float:
-    """Mean per-image reconstruction loss (same kind as training) of decode(encode(x).mean)."""
+def reconstruction_nll(model, dataset, n: int = 1000, seed: int = 0) -> float:
+    """Mean per-example ``model.reconstruction_error`` on n fixed samples."""
     x = dataset.sample(n, np.random.default_rng([seed, 7]))[1]
-    fn = nnx.jit(lambda m, x: reconstruction_loss(kind, m.reconstruct(x), x))
+    fn = nnx.jit(lambda m, x: m.reconstruction_error(x))
     losses = [np.asarray(fn(model, jnp.asarray(x[i : i + 250]))) for i in range(0, n, 250)]
     return float(np.concatenate(losses).mean())
 
@@ -64,8 +63,7 @@ def evaluate_run(run_dir: str | Path, num_samples: int | None = None, seed: int 
         "step": run.step, "num_samples": num_samples, "seed": seed,
         "dataset": run.config.data.name, "model": run.config.model.name,
         "factor_names": list(run.dataset.factor_names), "primary": next(iter(reps)),
-        "reconstruction": reconstruction_nll(run.model, run.dataset,
-                                             run.config.model.get("reconstruction", "bernoulli")),
+        "reconstruction": reconstruction_nll(run.model, run.dataset),
         "representations": {},
     }
     for rep_name, codes in reps.items():

@@ -32,8 +32,11 @@ class label is the single factor. Options (see :func:`ucr_arrays`):
   default the longest length);
 - ``missing``: ``"error"`` (default for '?' values), ``"interpolate"`` (linear in time per
   channel, constant beyond the ends), ``"zero"``;
-- ``normalize``: ``"none"`` (default) or ``"series"`` (z-normalise each series and
-  channel, the archive's convention; needs no statistics of another split).
+- ``normalize``: ``"none"`` (default), ``"series"`` (z-normalise each series and
+  channel, the archive's convention; needs no statistics of another split) or
+  ``"channel"`` (per-channel mean and std of the problem's TRAIN split, applied to either
+  split; keeps amplitude differences between series, which "series" removes; a SPEC that
+  is one .ts file uses that file's statistics).
 """
 
 from __future__ import annotations
@@ -419,8 +422,14 @@ def ucr_arrays(spec: str, split: str = "train", length: str = "error", missing: 
     if normalize == "series":
         mu, sd = x.mean(1, keepdims=True), x.std(1, keepdims=True)
         x = (x - mu) / np.where(sd > 1e-8, sd, 1.0)
+    elif normalize == "channel":
+        same_file = split == "train" or str(spec).endswith(".ts")
+        ref = x if same_file else ucr_arrays(spec, "train", length, missing, "none",
+                                             target_length)[0]
+        mu, sd = ref.mean((0, 1)), ref.std((0, 1))
+        x = (x - mu) / np.where(sd > 1e-8, sd, 1.0)
     elif normalize != "none":
-        raise DataError(f"normalize={normalize!r}; accepted: 'none', 'series'")
+        raise DataError(f"normalize={normalize!r}; accepted: 'none', 'series', 'channel'")
     names = tuple(class_labels or ts.class_labels)
     index = {c: i for i, c in enumerate(names)}
     y = np.array([index[label] for label in ts.labels], np.int64)

@@ -73,6 +73,17 @@ class Method(nnx.Module):
         """Logits of the reconstruction from the deterministic representation."""
         return self.decode(self.encode(x).mean)
 
+    def reconstruction_error(self, x: jax.Array) -> jax.Array:
+        """Per-example reconstruction loss [n] of ``reconstruct(x)``, as in training.
+
+        Uses the method's ``reconstruction`` kind (default Bernoulli); methods whose
+        decoder is not a logit model override this.
+        """
+        from disentangle.nn import reconstruction_loss
+
+        return reconstruction_loss(getattr(self, "reconstruction", "bernoulli"),
+                                   self.reconstruct(x), x)
+
 
 MODELS: Registry[type[Method]] = Registry("model", "disentangle.models")
 register_model = MODELS.register
