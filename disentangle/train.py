@@ -11,7 +11,14 @@
 
 Randomness depends only on ``(train.seed, step)``: the batch and the method's noise at
 step t come from ``fold_in(key(seed), t)``, so a run killed and resumed from a checkpoint
-reproduces the uninterrupted run exactly. Host syncs happen only at log and checkpoint
+reproduces the uninterrupted run exactly.
+
+Scale (docs/performance.md): with more than one device the batch is sharded over a 1-D
+``data`` mesh and parameters are replicated (``train.batch_size`` must divide by the device
+count). ``train.num_seeds=S`` and ``train.vmap_key``/``train.vmap_values`` train several
+members (seeds x values of one scalar ``model.*`` hyperparameter) as one ``jax.vmap``-ed
+program; each member writes an ordinary run directory ``workdir/<member>/`` equal (up to
+float tolerance) to the separate run of its own config. Host syncs happen only at log and checkpoint
 steps. A non-finite loss freezes the parameters inside the step (no update is applied),
 and the next sync raises :class:`NonFiniteLossError` naming the first bad step and the
 last good checkpoint; nothing is saved from that state.
@@ -21,6 +28,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -33,6 +41,8 @@ import numpy as np
 import optax
 import orbax.checkpoint as ocp
 from flax import nnx
+from jax.sharding import Mesh, NamedSharding
+from jax.sharding import PartitionSpec as P
 
 from disentangle import config as config_lib
 from disentangle.data import GroundTruthData, get_dataset
@@ -93,18 +103,61 @@ class Setup:
     rest: nnx.State
     tx: optax.GradientTransformation
     opt_state: Any
+    mesh: Mesh | None = None  # data-parallel mesh when more than one device is present
 
     def model(self, params: nnx.State | None = None) -> Method:
         return nnx.merge(self.graphdef, self.params if params is None else params, self.rest)
 
 
+def data_mesh(batch_size: int, devices: list | None = None) -> Mesh | None:
+    """A 1-D ``data`` mesh over all devices (None for one device).
+
+    The batch axis is sharded over it and parameters are replicated; ``batch_size`` must
+    divide evenly over the devices.
+    """
+    devices = list(jax.devices() if devices is None else devices)
+    n = len(devices)
+    if n == 1:
+        return None
+    if batch_size % n:
+        ok = [k * n for k in range(max(1, batch_size // n - 1), batch_size // n + 3)]
+        raise ConfigError(
+            f"train.batch_size={batch_size} does not divide over the {n} devices of the data "
+            f"mesh; accepted: multiples of {n} (e.g. {', '.join(map(str, ok))}).")
+    return jax.make_mesh((n,), ("data",), axis_types=(jax.sharding.AxisType.Auto,),
+                         devices=devices)
+
+
+def replicate(tree: Any, mesh: Mesh | None) -> Any:
+    """Place every leaf of ``tree`` replicated on the mesh (no-op without a mesh)."""
+    if mesh is None:
+        return tree
+    return jax.device_put(tree, NamedSharding(mesh, P()))
+
+
+def shard_batch(x: jax.Array, mesh: Mesh | None, batch_axis: int = 0) -> jax.Array:
+    """Shard axis ``batch_axis`` of ``x`` over the mesh's ``data`` axis (works in jit)."""
+    if mesh is None:
+        return x
+    spec = NamedSharding(mesh, P(*([None] * batch_axis), "data"))
+    if isinstance(x, jax.core.Tracer):
+        return jax.lax.with_sharding_constraint(x, spec)
+    return jax.device_put(x, spec)
+
+
 def setup(config: ml_collections.ConfigDict, dataset: GroundTruthData | None = None) -> Setup:
-    """Dataset, freshly initialised model (from ``train.seed``) and optimizer."""
+    """Dataset, freshly initialised model (from ``train.seed``) and optimizer.
+
+    With more than one device, params and optimizer state are replicated on the data mesh.
+    """
     dataset = dataset or get_dataset(config.data.name, **config.data.get("options", {}))
+    mesh = data_mesh(config.train.batch_size)
     model = build_model(config.model, DataSpec.of(dataset), nnx.Rngs(config.train.seed))
     graphdef, params, rest = nnx.split(model, nnx.Param, ...)
     tx = make_optimizer(config.train)
-    return Setup(config, dataset, graphdef, params, rest, tx, tx.init(params))
+    params, rest = replicate(params, mesh), replicate(rest, mesh)
+    return Setup(config, dataset, graphdef, params, rest, tx, replicate(tx.init(params), mesh),
+                 mesh)
 
 
 def step_key(seed: int, step) -> jax.Array:
@@ -112,23 +165,25 @@ def step_key(seed: int, step) -> jax.Array:
     return jax.random.fold_in(jax.random.key(seed), step)
 
 
-def make_train_step(s: Setup) -> Callable:
-    """``step(params, opt_state, bad_step, step[, x]) -> (params, opt_state, bad_step, logs)``.
+def _update(graphdef: nnx.GraphDef, tx: optax.GradientTransformation, sampler, batch_size: int,
+            mesh: Mesh | None, hyper_name: str = "") -> Callable:
+    """One member's update ``(params, opt_state, rest, bad_step, seed, hyper, step, x)``.
 
-    With a device sampler the batch is drawn inside the step; otherwise ``x`` is passed.
-    ``bad_step`` holds the first step whose loss or gradients were not finite.
+    ``hyper`` replaces the model attribute ``hyper_name`` (a vmapped scalar
+    hyperparameter) when ``hyper_name`` is set.
     """
-    sampler = s.dataset.device_sampler()
-    batch_size, seed = s.config.train.batch_size, s.config.train.seed
-    graphdef, rest, tx = s.graphdef, s.rest, s.tx
 
-    def step_fn(params, opt_state, bad_step, step, x=None):
+    def update(params, opt_state, rest, bad_step, seed, hyper, step, x=None):
         data_key, noise_key = jax.random.split(step_key(seed, step))
         if x is None:
             _, x = sampler(data_key, batch_size)
+        x = shard_batch(x, mesh)
 
         def loss_fn(p):
-            return nnx.merge(graphdef, p, rest).loss(x, noise_key)
+            model = nnx.merge(graphdef, p, rest)
+            if hyper_name:  # the traced value of this member (the module is ephemeral)
+                object.__setattr__(model, hyper_name, hyper)
+            return model.loss(x, noise_key)
 
         (loss, terms), grads = jax.value_and_grad(loss_fn, has_aux=True)(params)
         updates, new_opt = tx.update(grads, opt_state, params)
@@ -138,6 +193,23 @@ def make_train_step(s: Setup) -> Callable:
         bad_step = jnp.where(finite, bad_step, jnp.minimum(bad_step, step))
         logs = {"loss": loss, **terms}
         return keep(new_params, params), keep(new_opt, opt_state), bad_step, logs
+
+    return update
+
+
+def make_train_step(s: Setup) -> Callable:
+    """``step(params, opt_state, bad_step, step[, x]) -> (params, opt_state, bad_step, logs)``.
+
+    With a device sampler the batch is drawn inside the step; otherwise ``x`` is passed.
+    ``bad_step`` holds the first step whose loss or gradients were not finite. With a data
+    mesh (``s.mesh``) the batch is sharded over it inside the step.
+    """
+    update = _update(s.graphdef, s.tx, s.dataset.device_sampler(), s.config.train.batch_size,
+                     s.mesh)
+    seed, rest = s.config.train.seed, s.rest
+
+    def step_fn(params, opt_state, bad_step, step, x=None):
+        return update(params, opt_state, rest, bad_step, seed, None, step, x)
 
     return jax.jit(step_fn, donate_argnums=(0, 1))
 
@@ -162,13 +234,18 @@ def restore_latest(manager: ocp.CheckpointManager, target: dict) -> tuple[int, d
     return step, manager.restore(step, args=ocp.args.StandardRestore(abstract))
 
 
-def check_config_matches(workdir: Path, config: ml_collections.ConfigDict) -> None:
+# Keys added to base_config after runs were written: absent in an old config.json means this.
+_ADDED_DEFAULTS = {"train.num_seeds": 1, "train.vmap_key": "", "train.vmap_values": []}
+
+
+def check_config_matches(workdir: Path, config: ml_collections.ConfigDict,
+                         name: str = "config.json") -> None:
     """Refuse to resume a run dir written by a different config (steps may differ)."""
-    path = workdir / "config.json"
+    path = workdir / name
     if not path.exists():
         return
-    old = config_lib.flatten(json.loads(path.read_text()))
-    new = config_lib.flatten(json.loads(config_lib.to_json(config)))
+    old = {**_ADDED_DEFAULTS, **config_lib.flatten(json.loads(path.read_text()))}
+    new = {**_ADDED_DEFAULTS, **config_lib.flatten(json.loads(config_lib.to_json(config)))}
     diff = sorted(k for k in old.keys() | new.keys()
                   if k != "train.steps" and old.get(k) != new.get(k))
     if diff:
@@ -221,13 +298,21 @@ class HostBatches:
 
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path, *,
                        progress: bool = True) -> Path:
-    """Train (or resume) the run in ``workdir``; returns the run directory."""
+    """Train (or resume) the run in ``workdir``; returns the run directory.
+
+    With ``train.num_seeds > 1`` or ``train.vmap_values`` the members are trained as one
+    vmapped program into ``workdir/<member>/`` (see :func:`member_configs`).
+    """
     workdir = Path(workdir)
+    if len(member_configs(config)) > 1:
+        return train_members(config, workdir, progress=progress)
     workdir.mkdir(parents=True, exist_ok=True)
     check_config_matches(workdir, config)
     tc = config.train
     s = setup(config)
-    (workdir / "config.json").write_text(config_lib.to_json(config))
+    primary = jax.process_index() == 0  # multi-host: only process 0 writes logs and configs
+    if primary:
+        (workdir / "config.json").write_text(config_lib.to_json(config))
 
     manager = checkpoint_manager(workdir, tc.get("keep_checkpoints", 3))
     bad_step = jnp.asarray(NO_BAD_STEP, jnp.int32)
@@ -237,7 +322,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path, *
         start, state = restored
         s.params, s.opt_state = state["params"], state["opt_state"]
     log_path = workdir / "metrics.jsonl"
-    _truncate_log(log_path, start)
+    if primary:
+        _truncate_log(log_path, start)
     if start >= tc.steps:
         manager.close()
         return workdir
@@ -247,13 +333,13 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path, *
         s.dataset, tc.batch_size, tc.seed)
     params, opt_state = s.params, s.opt_state
     last_saved = start if restored is not None else None
-    bar = _progress(start, tc.steps, workdir, progress)
+    bar = _progress(start, tc.steps, workdir, progress and primary)
     t_last, step_last = time.perf_counter(), start
-    with open(log_path, "a") as log:
+    with open(log_path if primary else os.devnull, "a") as log:
         for step in range(start + 1, tc.steps + 1):
             args = (params, opt_state, bad_step, jnp.asarray(step, jnp.int32))
             if host is not None:
-                args += (jnp.asarray(host.get(step, tc.steps)),)
+                args += (shard_batch(host.get(step, tc.steps), s.mesh),)
             params, opt_state, bad_step, logs = train_step(*args)
             bar.update(1)
             is_log = step % tc.log_every == 0 or step == tc.steps
@@ -286,6 +372,198 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path, *
                 last_saved = step
     bar.close()
     manager.close()
+    return workdir
+
+
+# ----------------------------------------------------------------------------- vmapped sweeps
+def member_configs(config: ml_collections.ConfigDict) -> dict[str, ml_collections.ConfigDict]:
+    """Member name -> its own single-run config, for the vmapped members of ``config``.
+
+    Members are every (value, seed) pair of ``train.vmap_values`` (of the key
+    ``train.vmap_key``, a scalar ``model.*`` hyperparameter) and seeds ``train.seed + i``,
+    ``i < train.num_seeds``. A member's config has that seed and value, ``num_seeds=1`` and
+    no vmap keys: training it alone gives the same run. Names: ``seed3``, ``beta4_seed3``.
+    """
+    tc = config.train
+    num_seeds = int(tc.get("num_seeds", 1))
+    key, values = tc.get("vmap_key", ""), tuple(tc.get("vmap_values", ()))
+    if num_seeds < 1:
+        raise ConfigError(f"train.num_seeds={num_seeds}; accepted: an integer >= 1")
+    if bool(key) != bool(values):
+        raise ConfigError(
+            f"train.vmap_key={key!r} with train.vmap_values={list(values)}: set both (e.g. "
+            "train.vmap_key=model.beta train.vmap_values=[1,4,8]) or neither")
+    if key and not key.startswith("model."):
+        raise ConfigError(f"train.vmap_key={key!r}: only scalar model.* hyperparameters can be "
+                          "vmapped (e.g. model.beta); sweep other keys with `disentangle sweep`")
+    leaf = key.rpartition(".")[2]
+    members = {}
+    for value in values or (None,):
+        for i in range(num_seeds):
+            member = ml_collections.ConfigDict(config.to_dict())
+            overrides = [("train.seed", tc.seed + i), ("train.num_seeds", 1),
+                         ("train.vmap_key", ""), ("train.vmap_values", ())]
+            if key:
+                overrides.append((key, value))
+            config_lib.apply_overrides(member, overrides, source="train.vmap_values")
+            name = (f"{leaf}{value:g}_" if key else "") + f"seed{tc.seed + i}"
+            members[name] = member
+    return members
+
+
+def _stack(trees: list) -> Any:
+    return jax.tree.map(lambda *leaves: jnp.stack(leaves), *trees)
+
+
+def _member(tree: Any, i: int) -> Any:
+    return jax.tree.map(lambda a: a[i], tree)
+
+
+def _hyper_name(config: ml_collections.ConfigDict, setups: list[Setup]) -> str:
+    """The model attribute that holds the vmapped hyperparameter (checked on every member)."""
+    key = config.train.get("vmap_key", "")
+    if not key:
+        return ""
+    name = key.rpartition(".")[2]
+    for s in setups:
+        value = getattr(s.model(), name, None)
+        if not isinstance(value, int | float) or value != s.config.model[name]:
+            raise ConfigError(
+                f"train.vmap_key={key!r}: model {config.model.name!r} does not keep "
+                f"{name!r} as a scalar attribute equal to the config value, so it cannot be "
+                "vmapped; sweep it with `disentangle sweep` instead")
+    return name
+
+
+def make_members_step(setups: list[Setup], hyper_name: str = "") -> Callable:
+    """The vmapped step of stacked members (leading axis S on every state leaf).
+
+    ``step(params, opt_state, bad_step [S], step[, x [S, B, ...]]) -> (params, opt_state,
+    bad_step, logs [S])``; member m uses its own seed (``setups[m].config.train.seed``),
+    its own non-parameter state and, if ``hyper_name``, its own value of that attribute.
+    """
+    s0 = setups[0]
+    sampler = s0.dataset.device_sampler()
+    rest = _stack([s.rest for s in setups])
+    seeds = jnp.asarray([s.config.train.seed for s in setups], jnp.int32)
+    hypers = jnp.asarray([float(s.config.model[hyper_name]) if hyper_name else 0.0
+                          for s in setups], jnp.float32)
+    update = _update(s0.graphdef, s0.tx, sampler, s0.config.train.batch_size, s0.mesh,
+                     hyper_name)
+    batched = jax.vmap(update, in_axes=(0, 0, 0, 0, 0, 0, None, 0 if sampler is None else None))
+
+    def step_fn(params, opt_state, bad, step, x=None):
+        return batched(params, opt_state, rest, bad, seeds, hypers, step, x)
+
+    return jax.jit(step_fn, donate_argnums=(0, 1))
+
+
+def train_members(config: ml_collections.ConfigDict, workdir: str | Path, *,
+                  progress: bool = True) -> Path:
+    """Train the members of ``config`` as one vmapped program; returns ``workdir``.
+
+    Every member ``m`` gets the run directory ``workdir/m`` (config.json with its own seed
+    and value, metrics.jsonl, checkpoints) that ``disentangle evaluate`` and ``load_run``
+    read like any run. Member states are stacked on a leading axis and one
+    ``jit(vmap(update))`` advances all of them; member m's batch and noise at step t come
+    from ``fold_in(key(seed_m), t)``, as in its separate run. ``workdir/sweep.json`` holds
+    the sweep config; a rerun resumes all members from their latest common checkpoint.
+    """
+    workdir = Path(workdir)
+    workdir.mkdir(parents=True, exist_ok=True)
+    check_config_matches(workdir, config, "sweep.json")
+    members = member_configs(config)
+    for name, member in members.items():
+        check_config_matches(workdir / name, member)
+    tc = config.train
+    dataset = get_dataset(config.data.name, **config.data.get("options", {}))
+    setups = [setup(member, dataset) for member in members.values()]
+    hyper_name = _hyper_name(config, setups)
+    primary = jax.process_index() == 0  # multi-host: only process 0 writes logs and configs
+    if primary:
+        (workdir / "sweep.json").write_text(config_lib.to_json(config))
+    dirs = [workdir / name for name in members]
+    managers = []
+    for d, member in zip(dirs, members.values()):
+        d.mkdir(exist_ok=True)
+        if primary:
+            (d / "config.json").write_text(config_lib.to_json(member))
+        managers.append(checkpoint_manager(d, tc.get("keep_checkpoints", 3)))
+
+    # Resume every member from the latest step all of them have a checkpoint of.
+    bad_step = jnp.asarray(NO_BAD_STEP, jnp.int32)
+    common = set.intersection(*(set(m.all_steps()) for m in managers))
+    start = max(common) if common else 0
+    for s, m in zip(setups, managers):
+        if start:
+            abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, _target(s, bad_step))
+            state = m.restore(start, args=ocp.args.StandardRestore(abstract))
+            s.params, s.opt_state = state["params"], state["opt_state"]
+    for d in dirs:
+        if primary:
+            _truncate_log(d / "metrics.jsonl", start)
+    if start >= tc.steps:
+        for m in managers:
+            m.close()
+        return workdir
+
+    n, mesh, sampler = len(setups), setups[0].mesh, dataset.device_sampler()
+    params, opt_state = _stack([s.params for s in setups]), _stack([s.opt_state for s in setups])
+    bad = jnp.full((n,), NO_BAD_STEP, jnp.int32)
+    train_step = make_members_step(setups, hyper_name)
+    hosts = None if sampler is not None else [
+        HostBatches(dataset, tc.batch_size, m.train.seed) for m in members.values()]
+    saved = [start if start else None] * n
+    bar = _progress(start, tc.steps, workdir, progress and primary)
+    t_last, step_last = time.perf_counter(), start
+    logs_files = [open(d / "metrics.jsonl" if primary else os.devnull, "a") for d in dirs]
+    try:
+        for step in range(start + 1, tc.steps + 1):
+            args = (params, opt_state, bad, jnp.asarray(step, jnp.int32))
+            if hosts is not None:
+                x = np.stack([h.get(step, tc.steps) for h in hosts])
+                args += (shard_batch(x, mesh, batch_axis=1),)
+            params, opt_state, bad, logs = train_step(*args)
+            bar.update(1)
+            is_log = step % tc.log_every == 0 or step == tc.steps
+            is_ckpt = step % tc.checkpoint_every == 0 or step == tc.steps
+            if not (is_log or is_ckpt):
+                continue
+            first_bad = np.asarray(bad)  # host sync
+            if (first_bad != NO_BAD_STEP).any():
+                i = int(np.argmax(first_bad != NO_BAD_STEP))
+                where = (f"its last good checkpoint is step {saved[i]} in "
+                         f"{dirs[i] / 'checkpoints'}" if saved[i] is not None
+                         else "no checkpoint was written")
+                raise NonFiniteLossError(
+                    f"non-finite loss or gradients at step {int(first_bad[i])} of member "
+                    f"{dirs[i]}; {where}. Lower train.learning_rate or check the data.")
+            if is_log:
+                now = time.perf_counter()
+                rate = (step - step_last) * tc.batch_size / (now - t_last)
+                t_last, step_last = now, step
+                host_logs = jax.device_get(logs)
+                for i, f in enumerate(logs_files):
+                    row = {"step": step, **{k: float(v[i]) for k, v in host_logs.items()},
+                           "images_per_sec": rate, "vmapped_members": n, "time": time.time()}
+                    f.write(json.dumps(row) + "\n")
+                    f.flush()
+                bar.set_postfix(loss=f"{float(np.mean(host_logs['loss'])):.4g}",
+                                img_s=f"{rate * n:.0f}")
+            if is_ckpt:
+                for i, m in enumerate(managers):
+                    m.save(step, args=ocp.args.StandardSave(
+                        {"params": _member(params, i), "opt_state": _member(opt_state, i),
+                         "bad_step": bad[i]}))
+                for m in managers:
+                    m.wait_until_finished()
+                saved = [step] * n
+    finally:
+        for f in logs_files:
+            f.close()
+        bar.close()
+        for m in managers:
+            m.close()
     return workdir
 
 

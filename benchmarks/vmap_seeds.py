@@ -1,0 +1,113 @@
+"""S seeds as one vmapped program against S sequential runs (steady-state step rate).
+
+    .venv/bin/python benchmarks/vmap_seeds.py --json benchmarks/results/vmap_seeds.json
+
+The conv64 beta-VAE (batch 64, dSprites rendered inside the step, as in training) with
+``train.num_seeds=S``: the vmapped step of ``disentangle.train.make_members_step`` advances
+all S members at once; the sequential baseline runs the ordinary single-run step of each
+member in turn (what S separate runs do, without their compile and checkpoint time).
+After warm-up, each repeat times ``--steps`` steps of both, in alternating order; reported
+are member-images/s (S x batch x steps / time) and the median per-repeat speed-up.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from disentangle import train as train_lib  # noqa: E402
+from disentangle.config import base_config  # noqa: E402
+from disentangle.data import get_dataset  # noqa: E402
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--json", help="write results here")
+    p.add_argument("--seeds", type=int, default=4)
+    p.add_argument("--method", default="beta_vae")
+    p.add_argument("--network", default="conv64", help="model.network: conv64, mlp, mlp_small")
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--steps", type=int, default=10, help="steps per timed repeat")
+    p.add_argument("--repeats", type=int, default=5)
+    args = p.parse_args(argv)
+
+    config = base_config(args.method)
+    config.model.beta = 4.0
+    config.train.batch_size = args.batch_size
+    config.train.num_seeds = args.seeds
+    config.model.network = args.network
+    members = train_lib.member_configs(config)
+    dataset = get_dataset("dsprites")
+    setups = [train_lib.setup(m, dataset) for m in members.values()]
+    copy = lambda t: jax.tree.map(jnp.copy, t)
+    n = len(setups)
+
+    # Vmapped: one program for all members.
+    vstep = train_lib.make_members_step(setups)
+    vstate = [train_lib._stack([copy(s.params) for s in setups]),
+              train_lib._stack([copy(s.opt_state) for s in setups]),
+              jnp.full((n,), train_lib.NO_BAD_STEP, jnp.int32)]
+    # Sequential: each member's own single-run step.
+    singles = [train_lib.make_train_step(s) for s in setups]
+    sstate = [[copy(s.params), copy(s.opt_state), jnp.asarray(train_lib.NO_BAD_STEP, jnp.int32)]
+              for s in setups]
+    counter = {"t": 0}
+
+    def run_vmapped(steps):
+        start = time.perf_counter()
+        for _ in range(steps):
+            counter["t"] += 1
+            *vstate[:], logs = vstep(*vstate, jnp.asarray(counter["t"], jnp.int32))
+        jax.block_until_ready((vstate, logs))
+        return time.perf_counter() - start
+
+    def run_sequential(steps):
+        start = time.perf_counter()
+        for step_fn, state in zip(singles, sstate):
+            for _ in range(steps):
+                counter["t"] += 1
+                *state[:], logs = step_fn(*state, jnp.asarray(counter["t"], jnp.int32))
+            jax.block_until_ready((state, logs))
+        return time.perf_counter() - start
+
+    runners = {"vmapped": run_vmapped, "sequential": run_sequential}
+    for run in runners.values():
+        run(2)
+    times = {k: [] for k in runners}
+    for r in range(args.repeats):
+        for name in (list(runners) if r % 2 == 0 else list(runners)[::-1]):
+            times[name].append(runners[name](args.steps))
+    ips = {k: [n * args.batch_size * args.steps / t for t in v] for k, v in times.items()}
+    result = {
+        "benchmark": "vmap_seeds", "method": args.method, "network": args.network, "seeds": n,
+        "batch_size": args.batch_size, "steps_per_repeat": args.steps, "repeats": args.repeats,
+        "cpu_count": os.cpu_count(), "jax": jax.__version__,
+        "devices": [str(d) for d in jax.devices()],
+        "member_images_per_sec": {k: statistics.median(v) for k, v in ips.items()},
+        "member_images_per_sec_all": ips,
+        "speedup_vmapped_over_sequential": statistics.median(
+            v / s for v, s in zip(ips["vmapped"], ips["sequential"])),
+        "load_average_end": os.getloadavg(),
+    }
+    rate = result["member_images_per_sec"]
+    print(f"{args.network} S={n}: vmapped {rate['vmapped']:.0f}, sequential "
+          f"{rate['sequential']:.0f} member-img/s; speed-up "
+          f"{result['speedup_vmapped_over_sequential']:.2f}x")
+    if args.json:
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.json).write_text(json.dumps(result, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,189 @@
+"""Sub-pixel (phase-decomposed) transposed convolution, equal to ``nnx.ConvTranspose``.
+
+Shi et al. (2016), "Is the deconvolution layer the same as a convolutional layer?"
+(arXiv:1609.07009): a stride-s transposed convolution is s^2 ordinary convolutions with
+sub-kernels of the original kernel, one per output phase, interleaved by depth-to-space.
+
+Derivation for flax's convention (``lax.conv_transpose``, ``transpose_kernel=False``,
+padding 'SAME'). Per spatial axis, with kernel size k, stride s and input length n,
+``lax.conv_transpose`` dilates x by s, pads it by (a, b) with
+
+    a = k - 1                 if s > k - 1
+    a = ceil((k + s - 2) / 2) otherwise,            b = k + s - 2 - a,
+
+and correlates with the (unflipped) kernel w:
+
+    y[o] = sum_t xd[o + t - a] w[t],   xd[s i] = x[i], zero elsewhere,  o in [0, s n).
+
+Write o = s m + r (phase r in [0, s)). Only taps t with (r + t - a) = 0 mod s touch a
+non-zero xd, at input index i = m + d_t with d_t = (r + t - a) / s:
+
+    y[s m + r] = sum_{t : (r + t - a) % s == 0} x[m + d_t] w[t].
+
+For k = 4, s = 2 (a = 2): y[2m] = x[m-1] w[0] + x[m] w[2] and y[2m+1] = x[m] w[1] + x[m+1]
+w[3]. So each phase is an ordinary stride-1 correlation with a ceil(k/s)-tap sub-kernel
+over x zero-padded by one on the side it reads past; in 2-D the four (r_h, r_w) phases
+use 2x2 sub-kernels ``w[r_h'::2, r_w'::2]``. The dilated form multiplies 3/4 of its taps by
+zeros and its gradient is a strided, dilated convolution that XLA:CPU runs slowly; the
+phase form does 4x fewer multiply-adds and differentiates into ordinary convolutions.
+
+``SubPixelConvTranspose`` is a subclass of ``nnx.ConvTranspose``: same constructor, same
+``kernel [kh, kw, in, out]`` and ``bias [out]`` parameters and initialisation, so
+checkpoints are interchangeable. It takes the phase path for 2-D inputs, 'SAME' padding,
+no kernel dilation, no mask, ``transpose_kernel=False``; anything else falls back to the
+parent's ``lax.conv_transpose``.
+"""
+
+from __future__ import annotations
+
+import math
+
+import jax
+import jax.numpy as jnp
+from flax import nnx
+
+
+def phase_taps(k: int, s: int) -> list[list[tuple[int, int]]]:
+    """Per output phase r in [0, s): the (kernel tap t, input offset d_t) pairs.
+
+    Input offset d_t means phase r at position m reads x[m + d_t] * w[t] ('SAME' padding of
+    ``lax.conv_transpose``; see the module docstring).
+    """
+    pad_len = k + s - 2
+    a = k - 1 if s > k - 1 else math.ceil(pad_len / 2)
+    return [[(t, (r + t - a) // s) for t in range(k) if (r + t - a) % s == 0]
+            for r in range(s)]
+
+
+def _taps_slice(phase: list[tuple[int, int]], s: int) -> slice:
+    """The phase's kernel taps t0, t0 + s, ... as a static slice."""
+    return slice(phase[0][0], phase[-1][0] + 1, s)
+
+
+def _pad_for(taps: list[list[tuple[int, int]]]) -> tuple[int, int]:
+    """Zero padding (before, after) so reads x[m + d_t], m in [0, n), stay in range."""
+    offsets = [d for phase in taps for _, d in phase]
+    return max(0, -min(offsets)), max(0, max(offsets))
+
+
+def subpixel_conv_transpose(x: jax.Array, kernel: jax.Array, strides: tuple[int, int],
+                            precision=None) -> jax.Array:
+    """'SAME' transposed convolution of ``lax.conv_transpose`` computed by phases.
+
+    Args:
+      x: [n, H, W, C_in] (NHWC).
+      kernel: [kh, kw, C_in, C_out], flax ``ConvTranspose`` layout (not flipped).
+      strides: (s_h, s_w).
+
+    Returns:
+      [n, s_h H, s_w W, C_out], equal to
+      ``lax.conv_transpose(x, kernel, strides, 'SAME', transpose_kernel=False)``.
+    """
+    (kh, kw), (sh, sw) = kernel.shape[:2], strides
+    n, h, w = x.shape[:3]
+    taps_h, taps_w = phase_taps(kh, sh), phase_taps(kw, sw)
+    # Zero-pad x once so every phase's reads x[m + d] (m in [0, H)) stay in range.
+    (lo_h, hi_h), (lo_w, hi_w) = _pad_for(taps_h), _pad_for(taps_w)
+    xp = jnp.pad(x, ((0, 0), (lo_h, hi_h), (lo_w, hi_w), (0, 0)))
+    rows = []
+    for ph in taps_h:
+        cols = []
+        for pw in taps_w:
+            # Sub-kernel of this phase: taps t in increasing order have increasing d_t
+            # (consecutive, step 1), so it is a dense correlation window.
+            sub = kernel[_taps_slice(ph, sh), _taps_slice(pw, sw)]
+            d_h, d_w = ph[0][1] + lo_h, pw[0][1] + lo_w
+            window = xp[:, d_h:d_h + h + len(ph) - 1, d_w:d_w + w + len(pw) - 1]
+            y = jax.lax.conv_general_dilated(
+                window, sub, (1, 1), "VALID", dimension_numbers=("NHWC", "HWIO", "NHWC"),
+                precision=precision)  # [n, H, W, C_out]
+            cols.append(y)
+        rows.append(jnp.stack(cols, axis=3))  # [n, H, W, s_w, C_out]
+    y = jnp.stack(rows, axis=2)  # [n, H, s_h, W, s_w, C_out]
+    # Depth-to-space: y[n, s_h m + r_h, s_w q + r_w] = phase (r_h, r_w) at (m, q).
+    return y.reshape(n, sh * h, sw * w, kernel.shape[-1])
+
+
+
+
+def matmul_conv_transpose(x: jax.Array, kernel: jax.Array, strides: tuple[int, int],
+                          precision=None) -> jax.Array:
+    """The same map in scatter form: one matmul, then each phase adds shifted tap planes.
+
+    z[n, i, j, t_h, t_w, :] = x[n, i, j, :] @ kernel[t_h, t_w]   (one [nHW, C_in] x
+    [C_in, kh kw C_out] matmul), and phase (r_h, r_w) at (m, q) sums z[m + d_h, q + d_w, t_h,
+    t_w] over its taps. Its gradients are matmuls and shifted adds too; XLA:CPU runs
+    this much faster than a convolution when C_out is tiny (the image layer, C_out = 1).
+
+    Args/returns as :func:`subpixel_conv_transpose`.
+    """
+    (kh, kw), (sh, sw) = kernel.shape[:2], strides
+    n, h, w, c_in = x.shape
+    c_out = kernel.shape[-1]
+    taps_h, taps_w = phase_taps(kh, sh), phase_taps(kw, sw)
+    (lo_h, hi_h), (lo_w, hi_w) = _pad_for(taps_h), _pad_for(taps_w)
+    k2 = kernel.transpose(2, 0, 1, 3).reshape(c_in, kh * kw * c_out)
+    z = jnp.dot(x.reshape(n * h * w, c_in), k2, precision=precision)
+    z = z.reshape(n, h, w, kh, kw, c_out)
+    zp = jnp.pad(z, ((0, 0), (lo_h, hi_h), (lo_w, hi_w), (0, 0), (0, 0), (0, 0)))
+    rows = []
+    for ph in taps_h:
+        cols = []
+        for pw in taps_w:
+            # y_phase[m, q] = sum_taps z[m + d_h, q + d_w, t_h, t_w]
+            terms = [zp[:, lo_h + dh:lo_h + dh + h, lo_w + dw:lo_w + dw + w, th, tw]
+                     for th, dh in ph for tw, dw in pw]
+            cols.append(sum(terms[1:], terms[0]))
+        rows.append(jnp.stack(cols, axis=3))  # [n, H, W, s_w, C_out]
+    return jnp.stack(rows, axis=2).reshape(n, sh * h, sw * w, c_out)
+
+
+METHODS = ("auto", "phase", "matmul", "lax")
+
+
+class SubPixelConvTranspose(nnx.ConvTranspose):
+    """``nnx.ConvTranspose`` computed by phases (same parameters, same output).
+
+    ``method``: 'phase' (s^2 ordinary convolutions), 'matmul' (scatter form, for tiny
+    C_out), 'lax' (the parent's dilated ``lax.conv_transpose``), or 'auto' = 'matmul' when
+    ``out_features <= 4`` else 'phase' (the fastest on XLA:CPU, benchmarks/train_step.py).
+    Cases the phase forms do not cover (non-2-D, padding other than 'SAME', kernel
+    dilation, masks, ``transpose_kernel=True``, kernel smaller than the stride) use 'lax'.
+    """
+
+    def __init__(self, *args, method: str = "auto", **kwargs):
+        if method not in METHODS:
+            raise ValueError(f"SubPixelConvTranspose method={method!r}; accepted: {METHODS}")
+        super().__init__(*args, **kwargs)
+        self.method = method
+
+    def _strides(self) -> tuple[int, int]:
+        if self.strides is None:
+            return (1, 1)
+        return (self.strides,) * 2 if isinstance(self.strides, int) else tuple(self.strides)
+
+    def resolved_method(self, inputs: jax.Array) -> str:
+        """The formulation used for ``inputs``."""
+        strides = self._strides()
+        covered = (len(self.kernel_size) == 2 and inputs.ndim == 4
+                   and isinstance(self.padding, str) and self.padding.upper() == "SAME"
+                   and self.kernel_dilation in (None, 1, (1, 1)) and self.mask is None
+                   and not self.transpose_kernel
+                   and all(k >= s for k, s in zip(self.kernel_size, strides)))
+        if self.method == "lax" or not covered:
+            return "lax"
+        if self.method == "auto":
+            return "matmul" if self.out_features <= 4 else "phase"
+        return self.method
+
+    def __call__(self, inputs: jax.Array) -> jax.Array:
+        """[n, H, W, C_in] -> [n, s_h H, s_w W, C_out]."""
+        method = self.resolved_method(inputs)
+        if method == "lax":
+            return super().__call__(inputs)
+        kernel = self.kernel[...]
+        bias = self.bias[...] if self.bias is not None else None
+        inputs, kernel, bias = self.promote_dtype((inputs, kernel, bias), dtype=self.dtype)
+        fn = subpixel_conv_transpose if method == "phase" else matmul_conv_transpose
+        y = fn(inputs, kernel, self._strides(), precision=self.precision)
+        return y if bias is None else y + bias

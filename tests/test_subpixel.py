@@ -1,0 +1,83 @@
+"""Sub-pixel transposed convolution equals flax's ConvTranspose (values and gradients)."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from flax import nnx
+
+from disentangle.nn import Conv64Decoder
+from disentangle.nn.subpixel import SubPixelConvTranspose, phase_taps
+
+
+def test_phase_taps_of_4x4_stride_2():
+    # y[2m] = x[m-1] w[0] + x[m] w[2];  y[2m+1] = x[m] w[1] + x[m+1] w[3]
+    assert phase_taps(4, 2) == [[(0, -1), (2, 0)], [(1, 0), (3, 1)]]
+
+
+def test_single_pixel_impulse_places_the_kernel():
+    """A one-hot input at i writes w[t] at output o = 2i + 2 - t (flax: unflipped kernel
+    correlated with the dilated input padded by 2)."""
+    layer = SubPixelConvTranspose(1, 1, (4, 4), strides=(2, 2), padding="SAME",
+                                  use_bias=False, rngs=nnx.Rngs(0), method="phase")
+    w = np.arange(16, dtype=np.float32).reshape(4, 4)
+    layer.kernel[...] = jnp.asarray(w)[:, :, None, None]
+    x = np.zeros((1, 4, 4, 1), np.float32)
+    x[0, 2, 1, 0] = 1.0
+    y = np.asarray(layer(jnp.asarray(x)))[0, :, :, 0]
+    expected = np.zeros((8, 8), np.float32)
+    for th in range(4):
+        for tw in range(4):
+            expected[2 * 2 + 2 - th, 2 * 1 + 2 - tw] = w[th, tw]
+    np.testing.assert_array_equal(y, expected)
+
+
+CASES = [  # (kernel, stride, in, out, H, W): conv64's layers, odd sizes, other k and s
+    (4, 2, 3, 5, 4, 4), (4, 2, 8, 1, 5, 3), (3, 2, 2, 4, 5, 6), (5, 3, 3, 2, 4, 4),
+]
+
+
+@pytest.mark.parametrize("method", ["phase", "matmul"])
+@pytest.mark.parametrize("k,s,cin,cout,h,w", CASES)
+def test_equals_conv_transpose_forward_and_gradients(method, k, s, cin, cout, h, w):
+    ref = nnx.ConvTranspose(cin, cout, (k, k), strides=(s, s), padding="SAME",
+                            rngs=nnx.Rngs(0))
+    sub = SubPixelConvTranspose(cin, cout, (k, k), strides=(s, s), padding="SAME",
+                                rngs=nnx.Rngs(0), method=method)
+    sub.bias[...] = ref.bias[...] = jax.random.normal(jax.random.key(2), (cout,))
+    assert sub.resolved_method(jnp.zeros((1, h, w, cin))) != "lax"
+    x = jax.random.normal(jax.random.key(1), (2, h, w, cin))
+    target = jax.random.normal(jax.random.key(3), (2, s * h, s * w, cout))
+
+    def loss(layer, x):  # a loss whose gradient depends on every output position
+        return jnp.sum(jnp.sin(layer(x)) * target)
+
+    np.testing.assert_allclose(sub(x), ref(x), rtol=1e-5, atol=1e-5)
+    g_sub = nnx.grad(loss, argnums=(0, 1))(sub, x)
+    g_ref = nnx.grad(loss, argnums=(0, 1))(ref, x)
+    np.testing.assert_allclose(g_sub[1], g_ref[1], rtol=1e-5, atol=1e-5)  # d/dx
+    for name in ("kernel", "bias"):
+        np.testing.assert_allclose(getattr(g_sub[0], name)[...], getattr(g_ref[0], name)[...],
+                                   rtol=1e-5, atol=1e-4)
+
+
+def test_uncovered_cases_fall_back_to_lax():
+    layer = SubPixelConvTranspose(2, 2, (3, 3), strides=(2, 2), padding="VALID",
+                                  rngs=nnx.Rngs(0))
+    ref = nnx.ConvTranspose(2, 2, (3, 3), strides=(2, 2), padding="VALID", rngs=nnx.Rngs(0))
+    x = jax.random.normal(jax.random.key(0), (1, 4, 4, 2))
+    assert layer.resolved_method(x) == "lax"
+    np.testing.assert_array_equal(layer(x), ref(x))
+
+
+def test_conv64_decoder_params_match_conv_transpose_layout():
+    """Same parameter tree as with nnx.ConvTranspose; 'auto' equals the 'lax' formulation."""
+    fast = Conv64Decoder(10, 1, rngs=nnx.Rngs(0))
+    lax_dec = Conv64Decoder(10, 1, rngs=nnx.Rngs(0), deconv_method="lax")
+    plain = nnx.ConvTranspose(64, 64, (4, 4), strides=(2, 2), padding="SAME", rngs=nnx.Rngs(0))
+    shapes = jax.tree.map(jnp.shape, nnx.state(fast.deconvs[0], nnx.Param))
+    assert shapes == jax.tree.map(jnp.shape, nnx.state(plain, nnx.Param))
+    z = jax.random.normal(jax.random.key(0), (3, 10))
+    np.testing.assert_allclose(fast(z), lax_dec(z), rtol=1e-5, atol=1e-5)
