@@ -240,14 +240,19 @@ _ADDED_DEFAULTS = {"train.num_seeds": 1, "train.vmap_key": "", "train.vmap_value
 
 def check_config_matches(workdir: Path, config: ml_collections.ConfigDict,
                          name: str = "config.json") -> None:
-    """Refuse to resume a run dir written by a different config (steps may differ)."""
+    """Refuse to resume a run dir written by a different config.
+
+    ``train.steps`` may differ (to extend a run) and ``eval.*`` may differ (evaluation
+    settings do not change what is trained).
+    """
     path = workdir / name
     if not path.exists():
         return
     old = {**_ADDED_DEFAULTS, **config_lib.flatten(json.loads(path.read_text()))}
     new = {**_ADDED_DEFAULTS, **config_lib.flatten(json.loads(config_lib.to_json(config)))}
     diff = sorted(k for k in old.keys() | new.keys()
-                  if k != "train.steps" and old.get(k) != new.get(k))
+                  if k != "train.steps" and not k.startswith("eval.")
+                  and old.get(k) != new.get(k))
     if diff:
         shown = ", ".join(f"{k}: {old.get(k)!r} -> {new.get(k)!r}" for k in diff[:5])
         raise ConfigError(

@@ -4,12 +4,18 @@ by disentanglement_lib.
 
 An importance matrix ``R [L, K]`` says how much latent j is used to predict factor k:
 
-* ``importance="gbt"`` (default, exact): ``sklearn.ensemble.GradientBoostingClassifier()``
-  with its defaults per factor (100 depth-3 trees per class, learning rate 0.1), importance =
-  its impurity-based ``feature_importances_``; informativeness = its test accuracy.
+* ``importance="gbt"`` (default) = ``"hist_gbt"``: our vectorised reimplementation
+  (:mod:`metrics._gbt`) of ``sklearn.ensemble.GradientBoostingClassifier()`` with its
+  defaults per factor (100 stages of one depth-3 tree per class, learning rate 0.1, Newton
+  leaf values, impurity importances averaged over trees as sklearn does); split thresholds
+  are sklearn's exact ones for latents with at most 1024 distinct values, else 256
+  quantile bins. D, C and informativeness agree with sklearn within 0.03 on continuous,
+  entangled, discrete and noise codes (tests/test_metrics_agreement.py); about 10x faster
+  at 10,000 samples.
+* ``importance="sklearn_gbt"`` (exact reference): sklearn's ``GradientBoostingClassifier()``
+  itself, importance = its ``feature_importances_``; informativeness = its test accuracy.
   This *is* disentanglement_lib's computation and is slow (minutes for 10,000 samples and
-  factors of 32-40 classes, because sklearn grows one tree per class per stage); it needs
-  scikit-learn at run time.
+  factors of 32-40 classes); it needs scikit-learn at run time.
 * ``importance="logistic"`` (fast option): a multinomial logistic regression (L2, C = 1) on
   standardised codes per factor; ``R_jk = mean_c |W_jc|``; informativeness = its test
   accuracy. A linear probe: it misses non-monotone codes that trees find, so its D and C are
@@ -28,6 +34,8 @@ import numpy as np
 
 from metrics import register_metric
 from metrics._common import MetricInputError, train_test
+from metrics._gbt import fit_gbt
+from metrics._gbt import predict as predict_gbt
 from metrics._linear import fit_softmax, log_proba, standardize
 
 _EPS = 1e-11
@@ -60,8 +68,8 @@ def _gbt(x, y, x_test, y_test, num_classes, seed):
         from sklearn.ensemble import GradientBoostingClassifier
     except ImportError as err:  # pragma: no cover - sklearn is installed with the dev extra
         raise MetricInputError(
-            "dci(importance='gbt') needs scikit-learn (pip install scikit-learn); "
-            "importance='logistic' does not"
+            "dci(importance='sklearn_gbt') needs scikit-learn (pip install scikit-learn); "
+            "importance='gbt' and 'logistic' do not"
         ) from err
     importance = np.zeros((x.shape[1], y.shape[1]))
     acc_train, acc_test = [], []
@@ -86,7 +94,19 @@ def _logistic(x, y, x_test, y_test, num_classes, seed):
     return importance, float(np.mean(acc_train)), float(np.mean(acc_test))
 
 
-IMPORTANCE: dict[str, Callable] = {"gbt": _gbt, "logistic": _logistic}
+def _hist_gbt(x, y, x_test, y_test, num_classes, seed):
+    importance = np.zeros((x.shape[1], y.shape[1]))
+    acc_train, acc_test = [], []
+    for k in range(y.shape[1]):
+        out = fit_gbt(x, y[:, k], int(num_classes[k]), x_test)
+        importance[:, k] = out["importance"]
+        acc_train.append(np.mean(predict_gbt(out["raw"]) == y[:, k]))
+        acc_test.append(np.mean(predict_gbt(out["raw_test"]) == y_test[:, k]))
+    return importance, float(np.mean(acc_train)), float(np.mean(acc_test))
+
+
+IMPORTANCE: dict[str, Callable] = {"gbt": _hist_gbt, "sklearn_gbt": _gbt,
+                                   "hist_gbt": _hist_gbt, "logistic": _logistic}
 
 
 @register_metric("dci")
@@ -95,7 +115,9 @@ def dci(codes, factors, codes_test=None, factors_test=None, importance: str = "g
     """DCI of ``codes [n, L]`` against ``factors int [n, K]``.
 
     Args:
-      importance: ``"gbt"`` (exact, slow) or ``"logistic"`` (fast linear probe).
+      importance: ``"gbt"`` (default; = ``"hist_gbt"``, our histogram boosting matching
+        sklearn within 0.03), ``"sklearn_gbt"`` (sklearn itself, exact, slow) or
+        ``"logistic"`` (fast linear probe).
       codes_test, factors_test: held-out samples; without them a fixed-seed
         ``test_fraction`` of the given samples is held out.
     Returns:

@@ -93,12 +93,72 @@ def test_modularity_explicitness_match_sklearn(kind):
     assert abs(ours["explicitness"] - ref["explicitness"]) < 0.01
 
 
-def test_dci_default_matches_sklearn_gbt():
-    f = _factors(200)[:, :2]
-    z = _codes("entangled", _factors(200))
+@pytest.mark.parametrize("kind", KINDS)
+def test_dci_default_matches_sklearn_gbt(kind):
+    """200 training samples (factors of 3 and 5 classes keep sklearn's side quick), 1000
+    held-out samples so test accuracy is not quantised in steps of 1/40."""
+    f = _factors(1200)
+    z = _codes(kind, f)
+    f = f[:, :2]
+    ours = metrics.dci(z[:200], f[:200], z[200:], f[200:])
+    ref = reference.dci_reference(z[:200], f[:200], z[200:], f[200:])
+    for key in ("disentanglement", "completeness", "informativeness"):
+        assert abs(ours[key] - ref[key]) < 0.03, (key, ours[key], ref[key])
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kind", ["continuous", "entangled", "noise"])
+def test_dci_default_matches_sklearn_gbt_binned(kind):
+    """2400 training samples: continuous latents have > 1024 distinct values, so our trees
+    only see 256 quantile thresholds per latent while sklearn sees all of them."""
+    f = _factors(3000)
+    z = _codes(kind, f)
     ours, ref = metrics.dci(z, f), reference.dci_reference(z, f)
     for key in ("disentanglement", "completeness", "informativeness"):
         assert abs(ours[key] - ref[key]) < 0.03, (key, ours[key], ref[key])
+
+
+def test_dci_sklearn_gbt_option_is_the_reference():
+    f = _factors(150)[:, :1]
+    z = _codes("entangled", _factors(150))
+    ours, ref = metrics.dci(z, f, importance="sklearn_gbt"), reference.dci_reference(z, f)
+    np.testing.assert_allclose(ours["importance"], ref["importance"], atol=1e-12)
+    assert ours["informativeness"] == ref["informativeness"]
+
+
+@pytest.mark.parametrize("num_classes", [2, 4])
+def test_gbt_importances_equal_sklearn_on_discrete_codes(num_classes):
+    """Few distinct values -> our thresholds are sklearn's: same trees, same importances."""
+    from sklearn.ensemble import GradientBoostingClassifier
+
+    from metrics._gbt import fit_gbt, predict
+
+    rng = np.random.default_rng(5)
+    y = rng.integers(0, num_classes, 400)
+    x = np.stack([np.where(rng.random(400) < 0.7, y, rng.integers(0, num_classes, 400)),
+                  rng.integers(0, 3, 400), (y + rng.integers(0, 2, 400)) // 2], 1).astype(float)
+    ours = fit_gbt(x, y, num_classes)
+    model = GradientBoostingClassifier(random_state=0).fit(x, y)
+    np.testing.assert_allclose(ours["importance"], model.feature_importances_, atol=1e-3)
+    assert np.mean(predict(ours["raw"]) == model.predict(x)) > 0.99
+
+
+def test_gbt_separating_feature_gets_all_importance():
+    """A latent equal to the label splits every class tree into pure leaves (impurity 0,
+    no further splits): it gets all the importance; importances sum to 1."""
+    from metrics._gbt import fit_gbt, predict
+
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 5, 500)
+    x = np.concatenate([y[:, None] + 0.01 * rng.standard_normal((500, 1)),
+                        rng.standard_normal((500, 3))], axis=1)
+    out = fit_gbt(x, y, 5, x[:50], n_stages=20)
+    assert abs(out["importance"].sum() - 1.0) < 1e-12
+    assert out["importance"][0] > 1 - 1e-9
+    np.testing.assert_array_equal(predict(out["raw"]), y)
+    np.testing.assert_array_equal(predict(out["raw_test"]), y[:50])
+    noise = fit_gbt(rng.standard_normal((300, 3)), rng.integers(0, 3, 300), 3, n_stages=5)
+    assert abs(noise["importance"].sum() - 1.0) < 1e-12 and noise["importance"].min() > 0
 
 
 @pytest.mark.slow
