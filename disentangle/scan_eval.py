@@ -10,9 +10,10 @@
   measure on decoded prior samples z ~ N(0, I) is the reference a perfect SCAN reaches.
 - recombined concepts are scored the same way against the named factors of the target.
 
-The factor predictor is a small classifier (an encoder from ``disentangle.nn`` with one
-softmax head per vocabulary factor) trained on (observation, factor) pairs; its own test
-accuracy is reported so that the ceiling of the symbol -> image accuracy is visible.
+The judge is the project's one factor predictor (:mod:`disentangle.factor_predictor`,
+trained on the dataset's own factors and cached per dataset); its prediction of every
+factor is binned into the vocabulary's values, and its own accuracy on those values is
+reported so that the ceiling of the symbol -> image accuracy is visible.
 """
 
 from __future__ import annotations
@@ -22,49 +23,20 @@ from collections.abc import Callable
 import jax
 import jax.numpy as jnp
 import numpy as np
-import optax
-from flax import nnx
 
-from disentangle.models.scan import SymbolVocabulary, run_training_chunks
-from disentangle.nn import build_encoder
+from disentangle.factor_predictor import FactorPredictor
+from disentangle.models.scan import SymbolVocabulary
 
 
-class FactorClassifier(nnx.Module):
-    """Observation [n, *obs] -> unit logits [n, U], one softmax block per vocabulary factor."""
+def symbol_value_predictor(predictor: FactorPredictor, vocab: SymbolVocabulary
+                           ) -> Callable[[np.ndarray], np.ndarray]:
+    """Observations [m, *obs] -> symbol values int [m, K_v]: the dataset's factor predictor
+    (most probable value of every factor) followed by the vocabulary's binning."""
 
-    def __init__(self, observation_shape, vocab: SymbolVocabulary, network: str = "conv64", *,
-                 rngs: nnx.Rngs):
-        self.bins = tuple(vocab.bins)
-        self.encoder = build_encoder(network, observation_shape, vocab.num_units, rngs)
+    def predict(observations) -> np.ndarray:
+        return vocab.values(predictor.predict(np.asarray(observations)))
 
-    def __call__(self, x: jax.Array) -> jax.Array:
-        return self.encoder(x)
-
-    def loss(self, x: jax.Array, values: jax.Array) -> jax.Array:
-        """Sum over factors of the softmax cross-entropy, batch mean."""
-        blocks = jnp.split(self(x), np.cumsum(self.bins)[:-1], axis=-1)
-        return sum(jnp.mean(optax.softmax_cross_entropy_with_integer_labels(b, values[:, k]))
-                   for k, b in enumerate(blocks))
-
-    def predict(self, x: jax.Array) -> jax.Array:
-        blocks = jnp.split(self(x), np.cumsum(self.bins)[:-1], axis=-1)
-        return jnp.stack([b.argmax(-1) for b in blocks], axis=1)
-
-
-def train_factor_classifier(clf: FactorClassifier, observations: np.ndarray, values: np.ndarray,
-                            steps: int, rng: np.random.Generator, batch_size: int = 64,
-                            learning_rate: float = 1e-3) -> list[dict[str, float]]:
-    """Adam on the classifier's cross-entropy over a fixed pool of (observation, values)."""
-    opt = nnx.Optimizer(clf, optax.adam(learning_rate), wrt=nnx.Param)
-    obs_d, val_d = jnp.asarray(observations), jnp.asarray(values, jnp.int32)
-
-    def body(model, optimizer, key):
-        idx = jax.random.randint(key, (batch_size,), 0, obs_d.shape[0])
-        loss, grads = nnx.value_and_grad(lambda m: m.loss(obs_d[idx], val_d[idx]))(model)
-        optimizer.update(model, grads)
-        return {"loss": loss}
-
-    return run_training_chunks(clf, opt, body, steps, jax.random.key(int(rng.integers(2**31))))
+    return predict
 
 
 def batched(fn: Callable[[jax.Array], jax.Array], x: np.ndarray, batch_size: int = 256

@@ -179,3 +179,18 @@ def test_symbol_to_image_scores_on_a_known_decoder():
                                         num_samples=400, key=jax.random.key(0))
     assert out["accuracy"]["a"] == 1.0 and np.isnan(out["accuracy"]["b"])
     assert out["diversity"]["b"] > 0.85 and np.isnan(out["diversity"]["a"])
+
+
+def test_symbol_value_predictor_bins_the_factor_predictor_output():
+    """SCAN's judge is the shared factor predictor: its full-grid prediction is binned into
+    the vocabulary (factor b: 4 values -> 2 bins: 0,1 -> 0 and 2,3 -> 1; a kept as is)."""
+    from disentangle.scan_eval import symbol_value_predictor
+
+    class _Stub:  # reads the factors off the 'image' itself
+        def predict(self, images):
+            return np.asarray(images, np.int64)
+
+    vocab = SymbolVocabulary.from_dataset(_Grid(), bins={"b": 2})
+    predict = symbol_value_predictor(_Stub(), vocab)
+    factors = np.array([[0, 0], [1, 1], [2, 2], [2, 3]])
+    np.testing.assert_array_equal(predict(factors), [[0, 0], [1, 0], [2, 1], [2, 1]])

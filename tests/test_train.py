@@ -126,3 +126,27 @@ def test_non_finite_loss_stops_with_step_and_checkpoint(make_config, tmp_path, m
     steps = sorted(int(p.name) for p in (tmp_path / "checkpoints").iterdir() if p.name.isdigit())
     assert steps == [10]
     assert train_lib.read_log(tmp_path)[-1]["step"] == 12
+
+
+@pytest.mark.slow
+def test_cli_run_killed_after_first_checkpoint_resumes_exactly(tmp_path):
+    """The issue's check, for real: SIGKILL the CLI after its first checkpoint, rerun."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    args = [sys.executable, "-m", "experiments.cli", "train", "configs/qlae_dsprites.py",
+            "train.steps=40", "train.checkpoint_every=20", "train.log_every=1", "--no-progress"]
+    subprocess.run([*args, "--workdir", str(tmp_path / "full")], check=True)
+    proc = subprocess.Popen([*args, "--workdir", str(tmp_path / "killed")])
+    ckpt = tmp_path / "killed" / "checkpoints" / "20"
+    while not ckpt.exists() and proc.poll() is None:
+        time.sleep(0.05)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    subprocess.run([*args, "--workdir", str(tmp_path / "killed")], check=True)
+    full, resumed = (train_lib.read_log(tmp_path / d) for d in ("full", "killed"))
+    assert [r["step"] for r in resumed] == list(range(1, 41))
+    assert [r["loss"] for r in resumed] == [r["loss"] for r in full]

@@ -1,4 +1,4 @@
-"""The demo study: QLAE, beta-VAE and AE on procedural dSprites, two seeds each.
+"""The demo study: QLAE, beta-VAE and AE on procedural dSprites (seed 0; add seeds to SEEDS).
 
     disentangle demo                      # CPU-sized steps, evaluation, traversals, report
     disentangle sweep configs/sweeps/demo.py train.steps=5000 --workdir runs/demo5k
@@ -8,7 +8,7 @@ disentanglement_lib 1e-4, so that a few thousand steps show learnt structure; QL
 its paper's 1e-3. ``disentangle demo`` sets the step count (experiments/commands/demo.py).
 """
 
-SEEDS = (0, 1)
+SEEDS = (0,)
 MEMBERS = (
     ("qlae", {}),
     ("beta_vae", {"train.learning_rate": 5e-4}),

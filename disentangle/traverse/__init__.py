@@ -3,8 +3,8 @@
 - :mod:`disentangle.traverse.linear`: vary one latent over the data's range.
 - :mod:`disentangle.traverse.potential_flow`: K learned wave-equation potentials whose
   gradient flows move codes along distinct, consistent directions.
-- :mod:`disentangle.traverse.factor_predictor`: a ground-truth factor classifier on images.
-- :mod:`disentangle.traverse.score`: which factors change along each traversal.
+- :mod:`disentangle.traverse.score`: which factors change along each traversal, judged by
+  the shared ground-truth factor classifier :mod:`disentangle.factor_predictor`.
 - :mod:`disentangle.traverse.figures`: grid PNGs and animated GIFs.
 """
 

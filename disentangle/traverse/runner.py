@@ -46,13 +46,13 @@ class TraverseOptions:
     score: bool = True
     measure: str = "tv"
     active_threshold: float = 0.25
-    predictor_steps: int = 3000
+    predictor_steps: int = 3000  # disentangle.factor_predictor.DEFAULT_STEPS
     cache_dir: str | None = None
     scale: int = 1  # figure upscaling
 
 
 def _predictor(dataset, options: TraverseOptions, log):
-    from disentangle.traverse.factor_predictor import train_factor_predictor
+    from disentangle.factor_predictor import train_factor_predictor
 
     return train_factor_predictor(dataset, cache_dir=options.cache_dir,
                                   steps=options.predictor_steps, log=log)

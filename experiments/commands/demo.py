@@ -13,7 +13,7 @@ from pathlib import Path
 from disentangle.sweep import REPO_ROOT
 
 DEMO_SWEEP = REPO_ROOT / "configs" / "sweeps" / "demo.py"
-DEMO_STEPS = 1200
+DEMO_STEPS = 1000
 
 
 def add_parser(subparsers) -> None:
@@ -21,7 +21,7 @@ def add_parser(subparsers) -> None:
     p.add_argument("--workdir", default="runs/demo", help="where the runs go (default runs/demo)")
     p.add_argument("--steps", type=int, default=DEMO_STEPS, help="training steps per run")
     p.add_argument("--workers", type=int, default=1, help="runs trained in parallel processes")
-    p.add_argument("--eval-samples", type=int, default=10_000, help="samples scored per run")
+    p.add_argument("--eval-samples", type=int, default=5000, help="samples scored per run")
     p.set_defaults(func=run)
 
 
