@@ -13,7 +13,7 @@ from pathlib import Path
 from disentangle.sweep import REPO_ROOT
 
 DEMO_SWEEP = REPO_ROOT / "configs" / "sweeps" / "demo.py"
-DEMO_STEPS = 1000
+DEMO_STEPS = 800
 
 
 def add_parser(subparsers) -> None:
