@@ -61,6 +61,7 @@ from disentangle.eeg_analysis import (
     participant_means,
     scan_participant_scores,
 )
+from disentangle.evaluation import to_jsonable
 from disentangle.models.scan import SCAN, SymbolVocabulary, train_scan
 from disentangle.runs import load_run
 from disentangle.scan_eval import batched
@@ -359,18 +360,10 @@ def main(argv=None) -> int:
                "per_seed": per_seed,
                "reading": reading(table, per_seed[0]["classification"]["age_group"][
                    "test_participants"], len(per_seed))}
-    (args.out / "results.json").write_text(json.dumps(results, indent=1, default=_json))
+    (args.out / "results.json").write_text(json.dumps(to_jsonable(results), indent=1))
     (args.out / "report.md").write_text(report_md(results))
     print(report_md(results))
     return 0
-
-
-def _json(v):
-    if isinstance(v, np.generic):
-        return v.item()
-    if isinstance(v, np.ndarray):
-        return v.tolist()
-    raise TypeError(type(v))
 
 
 if __name__ == "__main__":

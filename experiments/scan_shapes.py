@@ -47,6 +47,7 @@ from sklearn.linear_model import LogisticRegression
 
 from disentangle import config as config_lib
 from disentangle.data import get_dataset
+from disentangle.evaluation import to_jsonable
 from disentangle.factor_predictor import train_factor_predictor
 from disentangle.models.scan import (
     OPERATORS,
@@ -289,18 +290,10 @@ def main(argv=None) -> int:
         results["datasets"][name] = study_dataset(name, DATASETS[name], MODES[mode_name],
                                                   args.out, args.cache_dir)
     results["reading"] = reading(results)
-    (args.out / "results.json").write_text(json.dumps(results, indent=1, default=_json))
+    (args.out / "results.json").write_text(json.dumps(to_jsonable(results), indent=1))
     (args.out / "report.md").write_text(report_md(results, mode_name))
     print(results["reading"])
     return 0
-
-
-def _json(v):
-    if isinstance(v, np.generic):
-        return v.item()
-    if isinstance(v, np.ndarray):
-        return v.tolist()
-    raise TypeError(type(v))
 
 
 if __name__ == "__main__":
