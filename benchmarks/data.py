@@ -14,7 +14,6 @@ so its time adds to the step rather than overlapping it; the ratio says how much
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import sys
@@ -26,6 +25,8 @@ import jax.numpy as jnp
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from _common import write_json  # noqa: E402
 
 from disentangle import train as train_lib  # noqa: E402
 from disentangle.config import base_config  # noqa: E402
@@ -101,9 +102,7 @@ def main(argv=None) -> int:
     print(f"device sampler {rate['device_sampler']:.1f}, host {rate['host_batches']:.1f} "
           f"batches/s; train step {rate['train_step']:.2f} steps/s; ratios "
           f"{result['device_sampler_over_step']:.1f}x, {result['host_batches_over_step']:.1f}x")
-    if args.json:
-        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json).write_text(json.dumps(result, indent=2) + "\n")
+    write_json(args.json, result)
     return 0
 
 

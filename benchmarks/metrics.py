@@ -18,7 +18,6 @@ small matmuls ~10x slower).
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import time
@@ -27,6 +26,8 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from _common import write_json  # noqa: E402
 
 import metrics  # noqa: E402
 from metrics import reference  # noqa: E402
@@ -141,8 +142,7 @@ def main(argv=None) -> int:
     print(f"CPU: suite {cpu:.2f}s  references {ref_cpu:.2f}s  x{ref_cpu / cpu:.1f}")
     print(f"suite {total:.2f}s  references {ref_total:.2f}s  x{ref_total / total:.1f}  "
           f"largest disagreement {results['max_abs_diff']:.4f}")
-    Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.json).write_text(json.dumps(results, indent=2, default=float))
+    write_json(args.json, results)
     return 0
 
 

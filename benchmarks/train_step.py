@@ -23,7 +23,6 @@ Variants: ``jax`` (the project's decoder, sub-pixel transposed convolutions) and
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import statistics
@@ -37,25 +36,20 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from _common import write_json  # noqa: E402
+
 from disentangle import train as train_lib  # noqa: E402
-from disentangle.config import base_config  # noqa: E402
+from disentangle.config import load_config  # noqa: E402
 from disentangle.data import get_dataset  # noqa: E402
 
-
 # ----------------------------------------------------------------------------- configs
+REPO = Path(__file__).resolve().parents[1]
+
+
 def make_config(method: str, batch_size: int = 64):
-    config = base_config(method)
+    """configs/<method>_dsprites.py (the settings users train with) at ``batch_size``."""
+    config = load_config(REPO / "configs" / f"{method}_dsprites.py")
     config.train.batch_size = batch_size
-    if method == "beta_vae":
-        config.model.beta = 4.0
-    else:  # QLAE settings of configs/qlae_dsprites.py
-        config.model.values_per_latent = 10
-        config.model.quantization_weight = 0.01
-        config.model.commitment_weight = 0.01
-        config.train.learning_rate = 1e-3
-        config.train.optimizer = "adamw"
-        config.train.weight_decay = 0.1
-        config.train.clip_value = 1.0
     return config
 
 
@@ -294,9 +288,7 @@ def main(argv=None) -> int:
                  r["images_per_sec"] else "")
               + f"; logit diff {r['max_abs_logit_diff']:.1e}", flush=True)
     results["load_average_end"] = os.getloadavg()
-    if args.json:
-        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json).write_text(json.dumps(results, indent=2) + "\n")
+    write_json(args.json, results)
     return 0
 
 

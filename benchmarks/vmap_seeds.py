@@ -13,7 +13,6 @@ are member-images/s (S x batch x steps / time) and the median per-repeat speed-u
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import sys
@@ -24,6 +23,8 @@ import jax
 import jax.numpy as jnp
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from _common import write_json  # noqa: E402
 
 from disentangle import train as train_lib  # noqa: E402
 from disentangle.config import base_config  # noqa: E402
@@ -103,9 +104,7 @@ def main(argv=None) -> int:
     print(f"{args.network} S={n}: vmapped {rate['vmapped']:.0f}, sequential "
           f"{rate['sequential']:.0f} member-img/s; speed-up "
           f"{result['speedup_vmapped_over_sequential']:.2f}x")
-    if args.json:
-        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json).write_text(json.dumps(result, indent=2) + "\n")
+    write_json(args.json, result)
     return 0
 
 

@@ -81,20 +81,17 @@ def evaluate_run(run_dir: str | Path, num_samples: int | None = None, seed: int 
     return out
 
 
-def scalar_scores(scores: dict) -> dict[str, float]:
-    return {k: v for k, v in scores.items() if isinstance(v, int | float) and not
-            isinstance(v, bool)}
-
-
 def format_table(result: dict) -> str:
     """Plain-text table of the scalar scores of each representation."""
-    reps = result["representations"]
-    keys = sorted({k for s in reps.values() for k in scalar_scores(s)})
+    from metrics import scalars
+
+    reps = {name: scalars(scores) for name, scores in result["representations"].items()}
+    keys = sorted({k for s in reps.values() for k in s})
     head = f"{'metric':<28}" + "".join(f"{r:>12}" for r in reps)
     lines = [f"step {result['step']}, {result['num_samples']} samples of {result['dataset']}, "
              f"reconstruction {result['reconstruction']:.2f}", head, "-" * len(head)]
     for k in keys:
-        cells = "".join(f"{reps[r].get(k, float('nan')):>12.4f}" if isinstance(
-            reps[r].get(k), int | float) else f"{'-':>12}" for r in reps)
+        cells = "".join(f"{reps[r][k]:>12.4f}" if k in reps[r] else f"{'-':>12}"
+                        for r in reps)
         lines.append(f"{k:<28}{cells}")
     return "\n".join(lines)

@@ -46,16 +46,9 @@ def load_run(path: str | Path, step: int | None = None) -> Run:
     manager = train_lib.checkpoint_manager(path)
     target = {"params": s.params, "opt_state": s.opt_state,
               "bad_step": jnp.asarray(train_lib.NO_BAD_STEP, jnp.int32)}
-    if step is None:
-        restored = train_lib.restore_latest(manager, target)
-    elif step in manager.all_steps():
-        import jax
-        import orbax.checkpoint as ocp
-
-        abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, target)
-        restored = step, manager.restore(step, args=ocp.args.StandardRestore(abstract))
-    else:
+    if step is not None and step not in manager.all_steps():
         raise UserError(f"{path} has no checkpoint at step {step}; it has {manager.all_steps()}")
+    restored = train_lib.restore_latest(manager, target, step)
     manager.close()
     if restored is None:
         raise UserError(f"{path} has no checkpoint yet; train it first")

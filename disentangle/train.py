@@ -225,9 +225,10 @@ def _target(s: Setup, bad_step) -> dict:
     return {"params": s.params, "opt_state": s.opt_state, "bad_step": bad_step}
 
 
-def restore_latest(manager: ocp.CheckpointManager, target: dict) -> tuple[int, dict] | None:
-    """(step, state) of the latest finalised checkpoint, or None."""
-    step = manager.latest_step()
+def restore_latest(manager: ocp.CheckpointManager, target: dict,
+                   step: int | None = None) -> tuple[int, dict] | None:
+    """(step, state) of the given or latest finalised checkpoint, or None if there is none."""
+    step = manager.latest_step() if step is None else step
     if step is None:
         return None
     abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, target)

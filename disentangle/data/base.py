@@ -10,6 +10,7 @@ inside ``jit`` (procedural datasets, in-memory arrays) and through
 from __future__ import annotations
 
 import abc
+import functools
 from collections.abc import Callable
 
 import jax
@@ -100,12 +101,16 @@ class ProceduralData(GroundTruthData):
     def sample_observations_from_factors(self, factors, rng=None, chunk: int = 1024):
         factors = np.asarray(factors)
         self.check_factors(factors)
-        render = _jit_render(self)
+        render = self._jit_render
         out = [np.asarray(render(jnp.asarray(factors[i : i + chunk], jnp.int32)))
                for i in range(0, len(factors), chunk)]
         if not out:
             return np.zeros((0, *self.observation_shape), np.float32)
         return np.concatenate(out)
+
+    @functools.cached_property
+    def _jit_render(self) -> Callable:
+        return jax.jit(self.render)
 
     def device_sampler(self) -> DeviceSampler:
         sizes = jnp.asarray(self.factor_sizes, jnp.int32)
@@ -115,16 +120,6 @@ class ProceduralData(GroundTruthData):
             return factors, self.render(factors)
 
         return sample
-
-
-_RENDER_CACHE: dict[int, Callable] = {}
-
-
-def _jit_render(ds: ProceduralData) -> Callable:
-    key = id(ds)
-    if key not in _RENDER_CACHE:
-        _RENDER_CACHE[key] = jax.jit(ds.render)
-    return _RENDER_CACHE[key]
 
 
 class ArrayData(GroundTruthData):
