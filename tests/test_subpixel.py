@@ -9,7 +9,12 @@ import pytest
 from flax import nnx
 
 from disentangle.nn import Conv64Decoder
-from disentangle.nn.subpixel import SubPixelConvTranspose, phase_taps
+from disentangle.nn.subpixel import (
+    PhaseGradConv,
+    SubPixelConvTranspose,
+    conv_grad_taps,
+    phase_taps,
+)
 
 
 def test_phase_taps_of_4x4_stride_2():
@@ -81,3 +86,51 @@ def test_conv64_decoder_params_match_conv_transpose_layout():
     assert shapes == jax.tree.map(jnp.shape, nnx.state(plain, nnx.Param))
     z = jax.random.normal(jax.random.key(0), (3, 10))
     np.testing.assert_allclose(fast(z), lax_dec(z), rtol=1e-5, atol=1e-5)
+
+
+def test_conv_grad_taps_of_4x4_stride_2_same():
+    # y[o] = sum_t x[2o + t - 1] w[t]: x[2m] is read by (o=m, t=1) and (o=m-1, t=3);
+    # x[2m+1] by (o=m+1, t=0) and (o=m, t=2).
+    assert conv_grad_taps(4, 2, 1) == [[(1, 0), (3, -1)], [(0, 1), (2, 0)]]
+    assert conv_grad_taps(2, 2, 0) == [[(0, 0)], [(1, 0)]]
+
+
+CONV_CASES = [  # (kernel, stride, in, out, H, W): conv64's encoder layers, other k and s
+    (4, 2, 3, 5, 8, 8), (2, 2, 4, 3, 6, 4), (3, 2, 2, 4, 6, 8), (5, 3, 3, 2, 9, 6),
+]
+
+
+@pytest.mark.parametrize("k,s,cin,cout,h,w", CONV_CASES)
+def test_phase_grad_conv_equals_conv_forward_and_gradients(k, s, cin, cout, h, w):
+    ref = nnx.Conv(cin, cout, (k, k), strides=s, padding="SAME", rngs=nnx.Rngs(0))
+    new = PhaseGradConv(cin, cout, (k, k), strides=s, padding="SAME", rngs=nnx.Rngs(0))
+    new.bias[...] = ref.bias[...] = jax.random.normal(jax.random.key(2), (cout,))
+    x = jax.random.normal(jax.random.key(1), (2, h, w, cin))
+    assert new._plan(x) is not None
+    target = jax.random.normal(jax.random.key(3), ref(x).shape)
+
+    def loss(layer, x):
+        return jnp.sum(jnp.sin(layer(x)) * target)
+
+    np.testing.assert_allclose(new(x), ref(x), rtol=1e-5, atol=1e-5)
+    g_new = nnx.grad(loss, argnums=(0, 1))(new, x)
+    g_ref = nnx.grad(loss, argnums=(0, 1))(ref, x)
+    np.testing.assert_allclose(g_new[1], g_ref[1], rtol=1e-5, atol=1e-5)  # d/dx by phases
+    for name in ("kernel", "bias"):
+        np.testing.assert_allclose(getattr(g_new[0], name)[...], getattr(g_ref[0], name)[...],
+                                   rtol=1e-5, atol=1e-4)
+    # vmapped (as in vectorised sweeps): the custom gradient batches too
+    xs = jnp.stack([x, 2 * x])
+    g_vm = jax.vmap(jax.grad(lambda x: loss(new, x)))(xs)
+    np.testing.assert_allclose(g_vm[1], jax.grad(lambda x: loss(ref, x))(2 * x),
+                               rtol=1e-5, atol=1e-5)
+
+
+def test_phase_grad_conv_falls_back_where_phases_do_not_apply():
+    layer = PhaseGradConv(2, 3, (4, 4), strides=2, padding="SAME", rngs=nnx.Rngs(0))
+    ref = nnx.Conv(2, 3, (4, 4), strides=2, padding="SAME", rngs=nnx.Rngs(0))
+    odd = jax.random.normal(jax.random.key(0), (1, 7, 8, 2))  # 7 is not a multiple of 2
+    assert layer._plan(odd) is None
+    np.testing.assert_array_equal(layer(odd), ref(odd))
+    unit = PhaseGradConv(2, 3, (3, 3), strides=1, padding="SAME", rngs=nnx.Rngs(0))
+    assert unit._plan(odd) is None

@@ -15,7 +15,7 @@ from __future__ import annotations
 import jax
 from flax import nnx
 
-from disentangle.nn.subpixel import SubPixelConvTranspose
+from disentangle.nn.subpixel import PhaseGradConv, SubPixelConvTranspose
 
 
 class Conv64Encoder(nnx.Module):
@@ -25,7 +25,7 @@ class Conv64Encoder(nnx.Module):
         chans = (in_channels, 32, 32, 64, 64)
         kernels = (4, 4, 2, 2)
         self.convs = nnx.List([
-            nnx.Conv(chans[i], chans[i + 1], (kernels[i], kernels[i]), strides=2,
+            PhaseGradConv(chans[i], chans[i + 1], (kernels[i], kernels[i]), strides=2,
                      padding="SAME", rngs=rngs)
             for i in range(4)
         ])

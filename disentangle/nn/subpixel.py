@@ -36,10 +36,12 @@ parent's ``lax.conv_transpose``.
 
 from __future__ import annotations
 
+import functools
 import math
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from flax import nnx
 
 
@@ -55,15 +57,65 @@ def phase_taps(k: int, s: int) -> list[list[tuple[int, int]]]:
             for r in range(s)]
 
 
-def _taps_slice(phase: list[tuple[int, int]], s: int) -> slice:
-    """The phase's kernel taps t0, t0 + s, ... as a static slice."""
-    return slice(phase[0][0], phase[-1][0] + 1, s)
+def conv_grad_taps(k: int, s: int, pad_lo: int) -> list[list[tuple[int, int]]]:
+    """Per input phase r in [0, s): the (kernel tap t, output offset d_t) pairs of the
+    input gradient of a stride-s correlation ``y[o] = sum_t x[s o + t - pad_lo] w[t]``.
+
+    ``x[s m + r]`` is read by output ``o = m + d_t`` through tap t when
+    ``d_t = (r + pad_lo - t) / s`` is an integer, so
+    ``dL/dx[s m + r] = sum_t dL/dy[m + d_t] w[t]^T``: a stride-1 correlation per phase.
+    """
+    return [[(t, (r + pad_lo - t) // s) for t in range(k) if (r + pad_lo - t) % s == 0]
+            for r in range(s)]
 
 
 def _pad_for(taps: list[list[tuple[int, int]]]) -> tuple[int, int]:
     """Zero padding (before, after) so reads x[m + d_t], m in [0, n), stay in range."""
     offsets = [d for phase in taps for _, d in phase]
     return max(0, -min(offsets)), max(0, max(offsets))
+
+
+def _phase_ready(taps: list[list[tuple[int, int]]]) -> bool:
+    """Every phase has taps at consecutive offsets (one dense correlation window)."""
+    for phase in taps:
+        ds = sorted(d for _, d in phase)
+        if not ds or ds != list(range(ds[0], ds[0] + len(ds))):
+            return False
+    return True
+
+
+def phase_sum(x: jax.Array, kernel: jax.Array, taps_h, taps_w, precision=None) -> jax.Array:
+    """``y[n, s_h m + r_h, s_w q + r_w] = sum x[n, m + d_h, q + d_w] @ kernel[t_h, t_w]``
+    over the taps ``(t_h, d_h) in taps_h[r_h]``, ``(t_w, d_w) in taps_w[r_w]``.
+
+    Args:
+      x: [n, M, Q, C_in]; kernel: [kh, kw, C_in, C_out]; taps as :func:`phase_taps`
+        (offsets of one phase consecutive, :func:`_phase_ready`).
+    Returns:
+      [n, s_h M, s_w Q, C_out]: each phase is one stride-1 'VALID' convolution with the
+      sub-kernel of its taps, interleaved by depth-to-space.
+    """
+    n, h, w = x.shape[:3]
+    sh, sw = len(taps_h), len(taps_w)
+    (lo_h, hi_h), (lo_w, hi_w) = _pad_for(taps_h), _pad_for(taps_w)
+    xp = jnp.pad(x, ((0, 0), (lo_h, hi_h), (lo_w, hi_w), (0, 0)))
+    rows = []
+    for ph in taps_h:
+        ph = sorted(ph, key=lambda td: td[1])
+        cols = []
+        for pw in taps_w:
+            pw = sorted(pw, key=lambda td: td[1])
+            # sub-kernel of this phase, taps in order of increasing offset
+            sub = kernel[np.array([t for t, _ in ph])][:, np.array([t for t, _ in pw])]
+            d_h, d_w = ph[0][1] + lo_h, pw[0][1] + lo_w
+            window = xp[:, d_h:d_h + h + len(ph) - 1, d_w:d_w + w + len(pw) - 1]
+            cols.append(jax.lax.conv_general_dilated(
+                window, sub, (1, 1), "VALID", dimension_numbers=("NHWC", "HWIO", "NHWC"),
+                precision=precision))  # [n, M, Q, C_out]
+        rows.append(jnp.stack(cols, axis=3))  # [n, M, Q, s_w, C_out]
+    y = jnp.stack(rows, axis=2)  # [n, M, s_h, Q, s_w, C_out]
+    # Depth-to-space: y[n, s_h m + r_h, s_w q + r_w] = phase (r_h, r_w) at (m, q).
+    return y.reshape(n, sh * h, sw * w, kernel.shape[-1])
 
 
 def subpixel_conv_transpose(x: jax.Array, kernel: jax.Array, strides: tuple[int, int],
@@ -80,30 +132,7 @@ def subpixel_conv_transpose(x: jax.Array, kernel: jax.Array, strides: tuple[int,
       ``lax.conv_transpose(x, kernel, strides, 'SAME', transpose_kernel=False)``.
     """
     (kh, kw), (sh, sw) = kernel.shape[:2], strides
-    n, h, w = x.shape[:3]
-    taps_h, taps_w = phase_taps(kh, sh), phase_taps(kw, sw)
-    # Zero-pad x once so every phase's reads x[m + d] (m in [0, H)) stay in range.
-    (lo_h, hi_h), (lo_w, hi_w) = _pad_for(taps_h), _pad_for(taps_w)
-    xp = jnp.pad(x, ((0, 0), (lo_h, hi_h), (lo_w, hi_w), (0, 0)))
-    rows = []
-    for ph in taps_h:
-        cols = []
-        for pw in taps_w:
-            # Sub-kernel of this phase: taps t in increasing order have increasing d_t
-            # (consecutive, step 1), so it is a dense correlation window.
-            sub = kernel[_taps_slice(ph, sh), _taps_slice(pw, sw)]
-            d_h, d_w = ph[0][1] + lo_h, pw[0][1] + lo_w
-            window = xp[:, d_h:d_h + h + len(ph) - 1, d_w:d_w + w + len(pw) - 1]
-            y = jax.lax.conv_general_dilated(
-                window, sub, (1, 1), "VALID", dimension_numbers=("NHWC", "HWIO", "NHWC"),
-                precision=precision)  # [n, H, W, C_out]
-            cols.append(y)
-        rows.append(jnp.stack(cols, axis=3))  # [n, H, W, s_w, C_out]
-    y = jnp.stack(rows, axis=2)  # [n, H, s_h, W, s_w, C_out]
-    # Depth-to-space: y[n, s_h m + r_h, s_w q + r_w] = phase (r_h, r_w) at (m, q).
-    return y.reshape(n, sh * h, sw * w, kernel.shape[-1])
-
-
+    return phase_sum(x, kernel, phase_taps(kh, sh), phase_taps(kw, sw), precision)
 
 
 def matmul_conv_transpose(x: jax.Array, kernel: jax.Array, strides: tuple[int, int],
@@ -136,6 +165,87 @@ def matmul_conv_transpose(x: jax.Array, kernel: jax.Array, strides: tuple[int, i
             cols.append(sum(terms[1:], terms[0]))
         rows.append(jnp.stack(cols, axis=3))  # [n, H, W, s_w, C_out]
     return jnp.stack(rows, axis=2).reshape(n, sh * h, sw * w, c_out)
+
+
+_DIMS = ("NHWC", "HWIO", "NHWC")
+
+
+def same_padding(n: int, k: int, s: int) -> tuple[int, int]:
+    """lax 'SAME' padding (before, after) of a length-n axis: output ceil(n / s)."""
+    total = max((-(-n // s) - 1) * s + k - n, 0)
+    return total // 2, total - total // 2
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(2, 3, 4))
+def strided_conv(x: jax.Array, kernel: jax.Array, strides: tuple[int, int],
+                 padding: tuple[tuple[int, int], tuple[int, int]], precision=None
+                 ) -> jax.Array:
+    """``lax.conv_general_dilated(x, kernel, strides, padding)`` (NHWC, HWIO) whose input
+    gradient is computed by phases (:func:`conv_grad_taps`) instead of XLA's dilated
+    convolution: for stride 2 the same numbers, about 4x faster on XLA:CPU.
+
+    Needs each input axis = stride x output axis (e.g. 'SAME' with an even size).
+    """
+    return jax.lax.conv_general_dilated(x, kernel, strides, padding,
+                                        dimension_numbers=_DIMS, precision=precision)
+
+
+def _strided_conv_fwd(x, kernel, strides, padding, precision):
+    return strided_conv(x, kernel, strides, padding, precision), (x, kernel)
+
+
+def _strided_conv_bwd(strides, padding, precision, residuals, dy):
+    x, kernel = residuals
+    (kh, kw), (sh, sw) = kernel.shape[:2], strides
+    # dL/dx[s m + r] = sum_t dL/dy[m + d_t] w[t]^T  (channels of w swapped)
+    dx = phase_sum(dy, jnp.swapaxes(kernel, 2, 3), conv_grad_taps(kh, sh, padding[0][0]),
+                   conv_grad_taps(kw, sw, padding[1][0]), precision)
+    _, vjp_kernel = jax.vjp(
+        lambda k: jax.lax.conv_general_dilated(x, k, strides, padding,
+                                               dimension_numbers=_DIMS, precision=precision),
+        kernel)
+    return dx.astype(x.dtype), vjp_kernel(dy)[0]
+
+
+strided_conv.defvjp(_strided_conv_fwd, _strided_conv_bwd)
+
+
+class PhaseGradConv(nnx.Conv):
+    """``nnx.Conv`` (same constructor, parameters and output) whose input gradient is
+    computed by phases (:func:`strided_conv`) when it is strided.
+
+    Covered: 2-D NHWC inputs with one batch axis, 'SAME' padding, strides > 1 with every
+    input axis divisible by its stride and kernel >= stride, no dilation, one feature
+    group, no mask. Anything else is the parent's ``lax.conv_general_dilated``.
+    """
+
+    def _plan(self, inputs: jax.Array):
+        """(strides, padding pairs) when :func:`strided_conv` covers ``inputs``, else None."""
+        ks = self.kernel_size
+        strides = self.strides if self.strides is not None else 1
+        strides = (strides,) * 2 if isinstance(strides, int) else tuple(strides)
+        if not (len(ks) == 2 and inputs.ndim == 4 and isinstance(self.padding, str)
+                and self.padding.upper() == "SAME" and max(strides) > 1
+                and self.input_dilation in (None, 1, (1, 1))
+                and self.kernel_dilation in (None, 1, (1, 1))
+                and self.feature_group_count == 1 and self.mask is None
+                and all(k >= s and n % s == 0
+                        for k, s, n in zip(ks, strides, inputs.shape[1:3]))):
+            return None
+        pads = tuple(same_padding(n, k, s) for n, k, s in zip(inputs.shape[1:3], ks, strides))
+        taps = [conv_grad_taps(k, s, lo) for k, s, (lo, _) in zip(ks, strides, pads)]
+        return (strides, pads) if all(_phase_ready(t) for t in taps) else None
+
+    def __call__(self, inputs: jax.Array) -> jax.Array:
+        """[n, H, W, C_in] -> [n, H / s_h, W / s_w, C_out]."""
+        plan = self._plan(inputs)
+        if plan is None:
+            return super().__call__(inputs)
+        kernel = self.kernel[...]
+        bias = self.bias[...] if self.bias is not None else None
+        inputs, kernel, bias = self.promote_dtype((inputs, kernel, bias), dtype=self.dtype)
+        y = strided_conv(inputs, kernel, *plan, self.precision)
+        return y if bias is None else y + bias
 
 
 METHODS = ("auto", "phase", "matmul", "lax")
