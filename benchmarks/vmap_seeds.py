@@ -1,13 +1,15 @@
-"""S seeds as one vmapped program against S sequential runs (steady-state step rate).
+"""S seeds as one program against S sequential runs (steady-state step rate).
 
     .venv/bin/python benchmarks/vmap_seeds.py --json benchmarks/results/vmap_seeds.json
 
 The conv64 beta-VAE (batch 64, dSprites rendered inside the step, as in training) with
-``train.num_seeds=S``: the vmapped step of ``disentangle.train.make_members_step`` advances
-all S members at once; the sequential baseline runs the ordinary single-run step of each
-member in turn (what S separate runs do, without their compile and checkpoint time).
-After warm-up, each repeat times ``--steps`` steps of both, in alternating order; reported
-are member-images/s (S x batch x steps / time) and the median per-repeat speed-up.
+``train.num_seeds=S``: the step of ``disentangle.train.make_members_step`` advances all S
+members at once, executed ``vmap`` (one batched program) and ``unroll`` (the members'
+steps side by side in one program; ``train.members_exec=auto`` picks it on CPU); the
+sequential baseline runs the ordinary single-run step of each member in turn (what S
+separate runs do, without their compile and checkpoint time). After warm-up, each repeat
+times ``--steps`` steps of every variant, in alternating order; reported are
+member-images/s (S x batch x steps / time) and the median per-repeat speed-ups.
 """
 
 from __future__ import annotations
@@ -53,24 +55,28 @@ def main(argv=None) -> int:
     copy = lambda t: jax.tree.map(jnp.copy, t)
     n = len(setups)
 
-    # Vmapped: one program for all members.
-    vstep = train_lib.make_members_step(setups)
-    vstate = [train_lib._stack([copy(s.params) for s in setups]),
-              train_lib._stack([copy(s.opt_state) for s in setups]),
-              jnp.full((n,), train_lib.NO_BAD_STEP, jnp.int32)]
+    # One program for all members, vmapped and unrolled.
+    programs = {how: train_lib.make_members_step(setups, how=how) for how in ("vmap", "unroll")}
+    states = {how: [train_lib._stack([copy(s.params) for s in setups]),
+                    train_lib._stack([copy(s.opt_state) for s in setups]),
+                    jnp.full((n,), train_lib.NO_BAD_STEP, jnp.int32)] for how in programs}
     # Sequential: each member's own single-run step.
     singles = [train_lib.make_train_step(s) for s in setups]
     sstate = [[copy(s.params), copy(s.opt_state), jnp.asarray(train_lib.NO_BAD_STEP, jnp.int32)]
               for s in setups]
     counter = {"t": 0}
 
-    def run_vmapped(steps):
-        start = time.perf_counter()
-        for _ in range(steps):
-            counter["t"] += 1
-            *vstate[:], logs = vstep(*vstate, jnp.asarray(counter["t"], jnp.int32))
-        jax.block_until_ready((vstate, logs))
-        return time.perf_counter() - start
+    def members_runner(how):
+        step_fn, state = programs[how], states[how]
+
+        def run(steps):
+            start = time.perf_counter()
+            for _ in range(steps):
+                counter["t"] += 1
+                *state[:], logs = step_fn(*state, jnp.asarray(counter["t"], jnp.int32))
+            jax.block_until_ready((state, logs))
+            return time.perf_counter() - start
+        return run
 
     def run_sequential(steps):
         start = time.perf_counter()
@@ -81,7 +87,8 @@ def main(argv=None) -> int:
             jax.block_until_ready((state, logs))
         return time.perf_counter() - start
 
-    runners = {"vmapped": run_vmapped, "sequential": run_sequential}
+    runners = {"vmap": members_runner("vmap"), "unroll": members_runner("unroll"),
+               "sequential": run_sequential}
     for run in runners.values():
         run(2)
     times = {k: [] for k in runners}
@@ -96,14 +103,16 @@ def main(argv=None) -> int:
         "devices": [str(d) for d in jax.devices()],
         "member_images_per_sec": {k: statistics.median(v) for k, v in ips.items()},
         "member_images_per_sec_all": ips,
-        "speedup_vmapped_over_sequential": statistics.median(
-            v / s for v, s in zip(ips["vmapped"], ips["sequential"])),
+        **{f"speedup_{how}_over_sequential": statistics.median(
+            v / s for v, s in zip(ips[how], ips["sequential"])) for how in programs},
+        "members_exec_auto": train_lib.resolve_members_exec("auto"),
         "load_average_end": os.getloadavg(),
     }
     rate = result["member_images_per_sec"]
-    print(f"{args.network} S={n}: vmapped {rate['vmapped']:.0f}, sequential "
-          f"{rate['sequential']:.0f} member-img/s; speed-up "
-          f"{result['speedup_vmapped_over_sequential']:.2f}x")
+    print(f"{args.network} S={n}: vmap {rate['vmap']:.0f}, unroll {rate['unroll']:.0f}, "
+          f"sequential {rate['sequential']:.0f} member-img/s; speed-up vmap "
+          f"{result['speedup_vmap_over_sequential']:.2f}x, unroll "
+          f"{result['speedup_unroll_over_sequential']:.2f}x")
     write_json(args.json, result)
     return 0
 

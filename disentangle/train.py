@@ -16,8 +16,9 @@ reproduces the uninterrupted run exactly.
 Scale (docs/performance.md): with more than one device the batch is sharded over a 1-D
 ``data`` mesh and parameters are replicated (``train.batch_size`` must divide by the device
 count). ``train.num_seeds=S`` and ``train.vmap_key``/``train.vmap_values`` train several
-members (seeds x values of one scalar ``model.*`` hyperparameter) as one ``jax.vmap``-ed
-program; each member writes an ordinary run directory ``workdir/<member>/`` equal (up to
+members (seeds x values of one scalar ``model.*`` hyperparameter) as one jitted program
+(``train.members_exec``: ``jax.vmap`` or, on CPU by default, the members' steps unrolled side
+by side); each member writes an ordinary run directory ``workdir/<member>/`` equal (up to
 float tolerance) to the separate run of its own config. Host syncs happen only at log and checkpoint
 steps. A non-finite loss freezes the parameters inside the step (no update is applied),
 and the next sync raises :class:`NonFiniteLossError` naming the first bad step and the
@@ -236,15 +237,19 @@ def restore_latest(manager: ocp.CheckpointManager, target: dict,
 
 
 # Keys added to base_config after runs were written: absent in an old config.json means this.
-_ADDED_DEFAULTS = {"train.num_seeds": 1, "train.vmap_key": "", "train.vmap_values": []}
+_ADDED_DEFAULTS = {"train.num_seeds": 1, "train.vmap_key": "", "train.vmap_values": [],
+                   "train.members_exec": "auto"}
+# Keys that choose how a run is executed, not what it computes: may change on resume.
+_EXECUTION_KEYS = ("train.steps", "train.members_exec")
 
 
 def check_config_matches(workdir: Path, config: ml_collections.ConfigDict,
                          name: str = "config.json") -> None:
     """Refuse to resume a run dir written by a different config.
 
-    ``train.steps`` may differ (to extend a run) and ``eval.*`` may differ (evaluation
-    settings do not change what is trained).
+    ``train.steps`` may differ (to extend a run), ``train.members_exec`` (how members are
+    executed, not what they compute) and ``eval.*`` (evaluation settings do not change what
+    is trained).
     """
     path = workdir / name
     if not path.exists():
@@ -252,7 +257,7 @@ def check_config_matches(workdir: Path, config: ml_collections.ConfigDict,
     old = {**_ADDED_DEFAULTS, **config_lib.flatten(json.loads(path.read_text()))}
     new = {**_ADDED_DEFAULTS, **config_lib.flatten(json.loads(config_lib.to_json(config)))}
     diff = sorted(k for k in old.keys() | new.keys()
-                  if k != "train.steps" and not k.startswith("eval.")
+                  if k not in _EXECUTION_KEYS and not k.startswith("eval.")
                   and old.get(k) != new.get(k))
     if diff:
         shown = ", ".join(f"{k}: {old.get(k)!r} -> {new.get(k)!r}" for k in diff[:5])
@@ -307,7 +312,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path, *
     """Train (or resume) the run in ``workdir``; returns the run directory.
 
     With ``train.num_seeds > 1`` or ``train.vmap_values`` the members are trained as one
-    vmapped program into ``workdir/<member>/`` (see :func:`member_configs`).
+    program (:func:`make_members_step`) into ``workdir/<member>/`` (see :func:`member_configs`).
     """
     workdir = Path(workdir)
     if len(member_configs(config)) > 1:
@@ -441,12 +446,30 @@ def _hyper_name(config: ml_collections.ConfigDict, setups: list[Setup]) -> str:
     return name
 
 
-def make_members_step(setups: list[Setup], hyper_name: str = "") -> Callable:
-    """The vmapped step of stacked members (leading axis S on every state leaf).
+MEMBERS_EXEC = ("auto", "vmap", "unroll")
+
+
+def resolve_members_exec(how: str, backend: str | None = None) -> str:
+    """``train.members_exec``: 'vmap' (one batched program: convolutions become grouped
+    convolutions, best on accelerators), 'unroll' (the members' ordinary steps side by side
+    in one program, independent ops running concurrently: best on CPU,
+    benchmarks/vmap_seeds.py), 'auto' = 'unroll' on CPU, else 'vmap'."""
+    if how not in MEMBERS_EXEC:
+        raise ConfigError(f"train.members_exec={how!r}; accepted: {', '.join(MEMBERS_EXEC)}")
+    if how == "auto":
+        return "unroll" if (backend or jax.default_backend()) == "cpu" else "vmap"
+    return how
+
+
+def make_members_step(setups: list[Setup], hyper_name: str = "", how: str = "auto"
+                      ) -> Callable:
+    """The step of stacked members (leading axis S on every state leaf), one jitted program.
 
     ``step(params, opt_state, bad_step [S], step[, x [S, B, ...]]) -> (params, opt_state,
     bad_step, logs [S])``; member m uses its own seed (``setups[m].config.train.seed``),
     its own non-parameter state and, if ``hyper_name``, its own value of that attribute.
+    ``how``: :func:`resolve_members_exec` (both give the same numbers up to float
+    reassociation).
     """
     s0 = setups[0]
     sampler = s0.dataset.device_sampler()
@@ -456,7 +479,14 @@ def make_members_step(setups: list[Setup], hyper_name: str = "") -> Callable:
                           for s in setups], jnp.float32)
     update = _update(s0.graphdef, s0.tx, sampler, s0.config.train.batch_size, s0.mesh,
                      hyper_name)
-    batched = jax.vmap(update, in_axes=(0, 0, 0, 0, 0, 0, None, 0 if sampler is None else None))
+    if resolve_members_exec(how) == "vmap":
+        batched = jax.vmap(update,
+                           in_axes=(0, 0, 0, 0, 0, 0, None, 0 if sampler is None else None))
+    else:
+        def batched(params, opt_state, rest, bad, seeds, hypers, step, x):
+            per_member = (params, opt_state, rest, bad, seeds, hypers)
+            return _stack([update(*(_member(t, i) for t in per_member), step,
+                                  None if x is None else x[i]) for i in range(len(setups))])
 
     def step_fn(params, opt_state, bad, step, x=None):
         return batched(params, opt_state, rest, bad, seeds, hypers, step, x)
@@ -466,12 +496,12 @@ def make_members_step(setups: list[Setup], hyper_name: str = "") -> Callable:
 
 def train_members(config: ml_collections.ConfigDict, workdir: str | Path, *,
                   progress: bool = True) -> Path:
-    """Train the members of ``config`` as one vmapped program; returns ``workdir``.
+    """Train the members of ``config`` as one program; returns ``workdir``.
 
     Every member ``m`` gets the run directory ``workdir/m`` (config.json with its own seed
     and value, metrics.jsonl, checkpoints) that ``disentangle evaluate`` and ``load_run``
-    read like any run. Member states are stacked on a leading axis and one
-    ``jit(vmap(update))`` advances all of them; member m's batch and noise at step t come
+    read like any run. Member states are stacked on a leading axis and one jitted
+    :func:`make_members_step` advances all of them; member m's batch and noise at step t come
     from ``fold_in(key(seed_m), t)``, as in its separate run. ``workdir/sweep.json`` holds
     the sweep config; a rerun resumes all members from their latest common checkpoint.
     """
@@ -516,7 +546,7 @@ def train_members(config: ml_collections.ConfigDict, workdir: str | Path, *,
     n, mesh, sampler = len(setups), setups[0].mesh, dataset.device_sampler()
     params, opt_state = _stack([s.params for s in setups]), _stack([s.opt_state for s in setups])
     bad = jnp.full((n,), NO_BAD_STEP, jnp.int32)
-    train_step = make_members_step(setups, hyper_name)
+    train_step = make_members_step(setups, hyper_name, tc.get("members_exec", "auto"))
     hosts = None if sampler is not None else [
         HostBatches(dataset, tc.batch_size, m.train.seed) for m in members.values()]
     saved = [start if start else None] * n

@@ -35,9 +35,12 @@ def test_member_configs_grid_and_names(make_config):
                                                       "train.vmap_values": [0.1, 0.2]}))
 
 
-def test_vmapped_members_equal_separate_runs(make_config, tmp_path):
-    """Two members (beta 1 and 6, seeds 0 and 1 crossed partly) = their separate runs."""
+@pytest.mark.parametrize("how", ["vmap", "unroll"])
+def test_vmapped_members_equal_separate_runs(make_config, tmp_path, how):
+    """Two members (beta 1 and 6, seeds 0 and 1 crossed partly) = their separate runs,
+    executed vmapped or unrolled."""
     sweep = make_config("beta_vae", steps=6, **{"train.num_seeds": 1, "train.seed": 3,
+                                                "train.members_exec": how,
                                                 "train.vmap_key": "model.beta",
                                                 "train.vmap_values": [1.0, 6.0],
                                                 "train.checkpoint_every": 3})
@@ -60,6 +63,14 @@ def test_vmapped_members_equal_separate_runs(make_config, tmp_path):
     # beta enters the loss: the two members' losses differ from the first step on.
     logs = [train_lib.read_log(tmp_path / "sweep" / n)[0] for n in members]
     assert logs[0]["kl"] == logs[1]["kl"] and logs[0]["loss"] < logs[1]["loss"]
+
+
+def test_members_exec_is_checked_and_resolved_per_backend():
+    assert train_lib.resolve_members_exec("auto", "cpu") == "unroll"
+    assert train_lib.resolve_members_exec("auto", "gpu") == "vmap"
+    assert train_lib.resolve_members_exec("vmap", "cpu") == "vmap"
+    with pytest.raises(ConfigError, match=r"train.members_exec='map'; accepted: auto, vmap"):
+        train_lib.resolve_members_exec("map")
 
 
 def test_batch_size_must_divide_over_devices():
