@@ -134,3 +134,8 @@ def test_phase_grad_conv_falls_back_where_phases_do_not_apply():
     np.testing.assert_array_equal(layer(odd), ref(odd))
     unit = PhaseGradConv(2, 3, (3, 3), strides=1, padding="SAME", rngs=nnx.Rngs(0))
     assert unit._plan(odd) is None
+    plain = PhaseGradConv(2, 3, (4, 4), strides=2, padding="SAME", rngs=nnx.Rngs(0),
+                          method="lax")
+    assert plain._plan(jnp.zeros((1, 8, 8, 2))) is None
+    with pytest.raises(ValueError, match="method='im2col'; accepted: 'phase', 'lax'"):
+        PhaseGradConv(2, 3, (4, 4), rngs=nnx.Rngs(0), method="im2col")

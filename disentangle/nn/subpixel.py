@@ -259,11 +259,20 @@ class PhaseGradConv(nnx.Conv):
 
     Covered: 2-D NHWC inputs with one batch axis, 'SAME' padding, strides > 1 with every
     input axis divisible by its stride and kernel >= stride, no dilation, one feature
-    group, no mask. Anything else is the parent's ``lax.conv_general_dilated``.
+    group, no mask. Anything else, or ``method='lax'``, is the parent's
+    ``lax.conv_general_dilated`` with XLA's own gradient.
     """
+
+    def __init__(self, *args, method: str = "phase", **kwargs):
+        if method not in ("phase", "lax"):
+            raise ValueError(f"PhaseGradConv method={method!r}; accepted: 'phase', 'lax'")
+        super().__init__(*args, **kwargs)
+        self.method = method
 
     def _plan(self, inputs: jax.Array):
         """(strides, padding pairs) when :func:`strided_conv` covers ``inputs``, else None."""
+        if self.method == "lax":
+            return None
         ks = self.kernel_size
         strides = self.strides if self.strides is not None else 1
         strides = (strides,) * 2 if isinstance(strides, int) else tuple(strides)
