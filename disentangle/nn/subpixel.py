@@ -150,14 +150,21 @@ def _phase_kernel_grad(x: jax.Array, dy: jax.Array, kernel_shape, strides,
     (lo_h, hi_h), (lo_w, hi_w) = _pad_for(taps_h), _pad_for(taps_w)
     xp = jnp.pad(x, ((0, 0), (lo_h, hi_h), (lo_w, hi_w), (0, 0)))
     dy = dy.reshape(n, h, sh, w, sw, c_out)
+    windows = {}  # offset (d_h, d_w) -> x[:, m + d_h, q + d_w] as [N, C_in], copied once
+
+    def window(d_h, d_w):
+        if (d_h, d_w) not in windows:
+            windows[d_h, d_w] = xp[:, lo_h + d_h:lo_h + d_h + h,
+                                   lo_w + d_w:lo_w + d_w + w].reshape(-1, c_in)
+        return windows[d_h, d_w]
+
     grads = {}
     for r_h, ph in enumerate(taps_h):
         for r_w, pw in enumerate(taps_w):
             d_phase = dy[:, :, r_h, :, r_w].reshape(-1, c_out)  # [N, C_out]
             for t_h, d_h in ph:
                 for t_w, d_w in pw:
-                    window = xp[:, lo_h + d_h:lo_h + d_h + h, lo_w + d_w:lo_w + d_w + w]
-                    grads[t_h, t_w] = jnp.dot(window.reshape(-1, c_in).T, d_phase,
+                    grads[t_h, t_w] = jnp.dot(window(d_h, d_w).T, d_phase,
                                               precision=precision)
     return jnp.stack([jnp.stack([grads[a, b] for b in range(kw)]) for a in range(kh)])
 
