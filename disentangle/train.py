@@ -317,10 +317,10 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path, *
     workdir = Path(workdir)
     if len(member_configs(config)) > 1:
         return train_members(config, workdir, progress=progress)
-    workdir.mkdir(parents=True, exist_ok=True)
     check_config_matches(workdir, config)
     tc = config.train
-    s = setup(config)
+    s = setup(config)  # config errors surface here, before anything is written
+    workdir.mkdir(parents=True, exist_ok=True)
     primary = jax.process_index() == 0  # multi-host: only process 0 writes logs and configs
     if primary:
         (workdir / "config.json").write_text(config_lib.to_json(config))
@@ -506,15 +506,16 @@ def train_members(config: ml_collections.ConfigDict, workdir: str | Path, *,
     the sweep config; a rerun resumes all members from their latest common checkpoint.
     """
     workdir = Path(workdir)
-    workdir.mkdir(parents=True, exist_ok=True)
     check_config_matches(workdir, config, "sweep.json")
     members = member_configs(config)
     for name, member in members.items():
         check_config_matches(workdir / name, member)
     tc = config.train
+    how = resolve_members_exec(tc.get("members_exec", "auto"))
     dataset = get_dataset(config.data.name, **config.data.get("options", {}))
     setups = [setup(member, dataset) for member in members.values()]
     hyper_name = _hyper_name(config, setups)
+    workdir.mkdir(parents=True, exist_ok=True)  # after every config error could surface
     primary = jax.process_index() == 0  # multi-host: only process 0 writes logs and configs
     if primary:
         (workdir / "sweep.json").write_text(config_lib.to_json(config))
@@ -546,7 +547,7 @@ def train_members(config: ml_collections.ConfigDict, workdir: str | Path, *,
     n, mesh, sampler = len(setups), setups[0].mesh, dataset.device_sampler()
     params, opt_state = _stack([s.params for s in setups]), _stack([s.opt_state for s in setups])
     bad = jnp.full((n,), NO_BAD_STEP, jnp.int32)
-    train_step = make_members_step(setups, hyper_name, tc.get("members_exec", "auto"))
+    train_step = make_members_step(setups, hyper_name, how)
     hosts = None if sampler is not None else [
         HostBatches(dataset, tc.batch_size, m.train.seed) for m in members.values()]
     saved = [start if start else None] * n
