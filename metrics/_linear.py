@@ -7,9 +7,10 @@ Each label column is an independent softmax regression on the shared inputs, min
 
 which for ``l2 = 1 / (C n)`` is sklearn's ``LogisticRegression(C=C)`` objective (intercepts
 unpenalised) and for ``l2 = 0`` the unpenalised one. Balanced class weights are
-``w = n / (C_k n_c)`` as in sklearn. The loss and its gradient are vectorised float64 numpy,
-minimised by scipy's L-BFGS-B (sklearn's lbfgs solver does the same; no compilation, so a
-new shape costs nothing). A jitted JAX L-BFGS was tried first: its compile time (seconds per
+``w = n / (C_k n_c)`` as in sklearn. The loss and its gradient are vectorised float32 numpy
+on preallocated class-major ``[C, n]`` arrays (:class:`_SoftmaxLoss`), minimised by scipy's
+L-BFGS-B in float64 (sklearn's lbfgs solver does the same; no compilation, so a new shape
+costs nothing). A jitted JAX L-BFGS was tried first: its compile time (seconds per
 shape) and float32 line searches made it slower and less accurate on these small problems.
 """
 
@@ -34,25 +35,48 @@ def single_threaded_blas():
     return threadpool_limits(limits=1, user_api="blas")
 
 
-def _loss_grad(theta, x1, onehot, weights, l2, num_d):
-    """Weighted mean CE and gradient; ``theta`` is ``[(D+1) * C]`` (last row = intercepts).
+class _SoftmaxLoss:
+    """Weighted mean CE and its gradient for ``theta [(D+1) * C]`` (last row = intercepts),
+    with preallocated ``[n, C]`` work arrays (fresh temporaries every iteration made glibc
+    return and re-fault their pages, doubling the first fit's time).
 
     Arithmetic in the dtype of ``x1`` (float32: ~4x faster than float64 here, and the fitted
     log loss agrees to ~1e-5 nats); results go back to scipy as float64.
     """
-    num_c = onehot.shape[1]
-    wb = theta.astype(x1.dtype).reshape(num_d + 1, num_c)
-    logits = x1 @ wb
-    logits -= logits.max(axis=1, keepdims=True)
-    exp = np.exp(logits)
-    total = exp.sum(axis=1, keepdims=True)
-    logp = logits - np.log(total)
-    loss = -np.sum(weights * np.sum(onehot * logp, axis=1))  # weights sum to 1
-    grad = x1.T @ ((exp / total - onehot) * weights[:, None])
-    w = wb[:num_d]
-    loss += 0.5 * l2 * np.sum(w * w)
-    grad[:num_d] += l2 * w
-    return float(loss), grad.ravel().astype(np.float64)
+
+    def __init__(self, x1: np.ndarray, labels: np.ndarray, weights: np.ndarray, num_c: int,
+                 l2: float):
+        n = x1.shape[0]
+        # class-major [C, n] work arrays: reductions over classes are then elementwise
+        # operations on contiguous rows (numpy's per-row reductions over a few classes are slow)
+        self.x1t = np.ascontiguousarray(x1.T)  # [D+1, n]
+        self.labels, self.weights, self.l2 = labels, weights, l2
+        self.num_d, self.num_c = x1.shape[1] - 1, num_c
+        self.rows = np.arange(n)
+        self.logits = np.empty((num_c, n), x1.dtype)
+        self.exp = np.empty((num_c, n), x1.dtype)
+        self.peak = np.empty(n, x1.dtype)
+        self.total = np.empty(n, x1.dtype)
+
+    def __call__(self, theta: np.ndarray) -> tuple[float, np.ndarray]:
+        wb = theta.astype(self.x1t.dtype).reshape(self.num_d + 1, self.num_c)
+        logits, exp, total = self.logits, self.exp, self.total
+        np.matmul(wb.T, self.x1t, out=logits)  # [C, n]
+        np.max(logits, axis=0, out=self.peak)
+        logits -= self.peak
+        np.exp(logits, out=exp)
+        np.sum(exp, axis=0, out=total)
+        # CE_i = log sum_c exp(l_ic) - l_{i y_i}  (weights sum to 1)
+        loss = float(np.dot(self.weights, np.log(total) - logits[self.labels, self.rows]))
+        # d/dl_ic = w_i (p_ic - [c = y_i])
+        np.divide(self.weights, total, out=total)
+        exp *= total
+        exp[self.labels, self.rows] -= self.weights
+        grad = self.x1t @ exp.T  # [D+1, C]
+        w = wb[:self.num_d]
+        loss += 0.5 * self.l2 * float(np.sum(w * w))
+        grad[:self.num_d] += self.l2 * w
+        return loss, grad.ravel().astype(np.float64)
 
 
 def balanced_weights(y: np.ndarray, num_classes: np.ndarray) -> np.ndarray:
@@ -91,11 +115,10 @@ def fit_softmax(x: np.ndarray, y: np.ndarray, num_classes, *, balanced: bool = F
     iterations = 0
     for k in range(num_k):
         num_c = int(num_classes[k])
-        onehot = np.eye(num_c, dtype=np.float32)[y[:, k]]
         sw = (weights[k] / weights[k].sum()).astype(np.float32)
+        loss = _SoftmaxLoss(x1, y[:, k], sw, num_c, l2)
         with single_threaded_blas():
-            res = minimize(_loss_grad, np.zeros((num_d + 1) * num_c), jac=True, method="L-BFGS-B",
-                           args=(x1, onehot, sw, l2, num_d),
+            res = minimize(loss, np.zeros((num_d + 1) * num_c), jac=True, method="L-BFGS-B",
                            options={"maxiter": max_iter, "gtol": tol, "ftol": tol * tol,
                                     "maxcor": 20})
         wb = res.x.reshape(num_d + 1, num_c)
