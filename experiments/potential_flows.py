@@ -28,11 +28,11 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import os
 import time
 from pathlib import Path
 
 from disentangle import config as config_lib
+from disentangle.cache import cache_dir
 from disentangle.traverse.potential_flow import PotentialFlowConfig
 from disentangle.traverse.runner import TraverseOptions
 
@@ -186,9 +186,8 @@ def main(argv=None) -> int:
     mode.add_argument("--quick", action="store_true")
     mode.add_argument("--full", action="store_true")
     parser.add_argument("--out", required=True, help="output directory")
-    parser.add_argument("--cache-dir", default=os.environ.get(
-        "DISENTANGLE_CACHE", str(Path.home() / ".cache" / "disentangle")),
-        help="factor-predictor cache")
+    parser.add_argument("--cache-dir", default=str(cache_dir()),
+                        help="factor-predictor cache")
     args = parser.parse_args(argv)
     name = "quick" if args.quick else "full"
     settings = SETTINGS[name]

@@ -35,7 +35,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import time
 from pathlib import Path
 
@@ -46,6 +45,7 @@ from flax import nnx
 from sklearn.linear_model import LogisticRegression
 
 from disentangle import config as config_lib
+from disentangle.cache import cache_dir
 from disentangle.data import get_dataset
 from disentangle.evaluation import to_jsonable
 from disentangle.factor_predictor import train_factor_predictor
@@ -279,9 +279,8 @@ def main(argv=None) -> int:
     mode.add_argument("--full", action="store_true", help="study scale (hours)")
     p.add_argument("--out", required=True, type=Path)
     p.add_argument("--datasets", default="dsprites,colour_shapes")
-    p.add_argument("--cache-dir", default=os.environ.get(
-        "DISENTANGLE_CACHE", str(Path.home() / ".cache" / "disentangle")),
-        help="factor-predictor cache (trained once per dataset, reused)")
+    p.add_argument("--cache-dir", default=str(cache_dir()),
+                   help="factor-predictor cache (trained once per dataset, reused)")
     args = p.parse_args(argv)
     mode_name = "quick" if args.quick else "full"
     args.out.mkdir(parents=True, exist_ok=True)

@@ -160,6 +160,42 @@ def test_tfds_on_mock_data(name, sizes):
         assert again.shape == (2, *ds.observation_shape)
 
 
+def test_tfds_factor_index_is_cached_on_disk(tmp_path, monkeypatch):
+    import tensorflow_datasets as tfds
+
+    monkeypatch.setenv("DISENTANGLE_CACHE", str(tmp_path))
+    with tfds.testing.mock_data(num_examples=24):
+        first = get_dataset("tfds:shapes3d")
+        flat, order = first.factor_index()
+        path = first._index_cache_path()
+        assert path.parent == tmp_path / "tfds_index" and path.exists()
+        # the index itself: rows in `order` have non-decreasing flat factor indices
+        rows = first._read(order)[0]
+        np.testing.assert_array_equal(first.factors_to_index(rows), flat)
+        assert (np.diff(flat) >= 0).all()
+
+        second = get_dataset("tfds:shapes3d")
+
+        class Unreadable:  # any read of the data fails the test
+            def __len__(self):
+                return 24
+
+            def __getitem__(self, i):
+                raise AssertionError("the labels were read again")
+
+        second.source = Unreadable()
+        monkeypatch.setattr(tfds, "data_source", lambda *a, **k: Unreadable())
+        np.testing.assert_array_equal(second.factor_index()[1], order)  # from disk
+        monkeypatch.undo()
+        monkeypatch.setenv("DISENTANGLE_CACHE", str(tmp_path))
+        # a stale or damaged file is rebuilt, not trusted
+        np.savez(path, sorted_flat=flat[:5], order=order[:5])
+        third = get_dataset("tfds:shapes3d")
+        np.testing.assert_array_equal(third.factor_index()[1], order)
+        with np.load(path) as rebuilt:
+            assert rebuilt["order"].shape == (24,)
+
+
 def test_tfds_unprepared_dataset_names_the_command(tmp_path):
     with pytest.raises(DataError, match=r"tfds build dsprites --file_format=array_record"):
         get_dataset("tfds:dsprites", data_dir=str(tmp_path))

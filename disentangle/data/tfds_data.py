@@ -10,10 +10,13 @@ from ``num_classes``; observations are its first ``Image`` feature. Images store
 
 from __future__ import annotations
 
+import hashlib
 import os
+from pathlib import Path
 
 import numpy as np
 
+from disentangle.cache import cache_dir
 from disentangle.data import register_dataset
 from disentangle.data.base import GroundTruthData
 from disentangle.errors import DataError
@@ -59,6 +62,7 @@ class TFDSData(GroundTruthData):
                 f"{prepare_command(spec, data_dir)}") from None
         self._index: tuple[np.ndarray, np.ndarray] | None = None
         self.split, self.data_dir = split, data_dir
+        self.version = str(builder.info.version)
         first = self.source[0][self.image_key]
         self._scale = 1.0 if first.max() <= 1 else 1.0 / 255.0
 
@@ -77,25 +81,52 @@ class TFDSData(GroundTruthData):
     def sample_factors(self, n, rng):
         return self.sample(n, rng)[0]
 
+    def _index_cache_path(self) -> Path:
+        """Where this copy's factor index is cached: keyed by name, version, split, row count
+        and data dir (a different copy of the data gets its own file)."""
+        where = hashlib.sha1(str(Path(self.data_dir or "~/tensorflow_datasets").expanduser()
+                                 .resolve()).encode()).hexdigest()[:12]
+        name = self.tfds_name.replace("/", "_").replace(":", "_")
+        return cache_dir("tfds_index", f"{name}-{self.version}-{self.split}-{len(self)}-"
+                                       f"{where}.npz")
+
     def factor_index(self) -> tuple[np.ndarray, np.ndarray]:
-        """(sorted flat factor index, row order), read once per process.
-
-        Labels are read without decoding images where the source allows it.
+        """(sorted flat factor index, row order): read once per dataset copy (labels only,
+        images not decoded where the source allows it), then cached on disk
+        (:mod:`disentangle.cache`) and in memory.
         """
-        if self._index is None:
-            import tensorflow_datasets as tfds
+        if self._index is not None:
+            return self._index
+        path = self._index_cache_path()
+        try:
+            with np.load(path, allow_pickle=False) as cached:
+                flat, order = cached["sorted_flat"], cached["order"]
+            if flat.shape == order.shape == (len(self),):
+                self._index = flat, order
+                return self._index
+        except (OSError, KeyError, ValueError):  # absent, unreadable or stale: rebuild
+            pass
+        import tensorflow_datasets as tfds
 
-            try:
-                src = tfds.data_source(self.tfds_name, split=self.split, data_dir=self.data_dir,
-                                       decoders={self.image_key: tfds.decode.SkipDecoding()})
-                src[0]
-            except Exception:  # sources that cannot skip decoding (e.g. mocks)
-                src = self.source
-            rows = np.asarray([[src[i][k] for k in self.label_keys] for i in range(len(src))],
-                              np.int64)
-            flat = np.ravel_multi_index(tuple(rows.T), self.factor_sizes)
-            order = np.argsort(flat, kind="stable")
-            self._index = flat[order], order
+        try:
+            src = tfds.data_source(self.tfds_name, split=self.split, data_dir=self.data_dir,
+                                   decoders={self.image_key: tfds.decode.SkipDecoding()})
+            src[0]
+        except Exception:  # sources that cannot skip decoding (e.g. mocks)
+            src = self.source
+        rows = np.asarray([[src[i][k] for k in self.label_keys] for i in range(len(src))],
+                          np.int64)
+        flat = np.ravel_multi_index(tuple(rows.T), self.factor_sizes)
+        order = np.argsort(flat, kind="stable")
+        self._index = flat[order], order
+        try:  # write-then-rename: a killed process never leaves a half-written index
+            path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+            with open(tmp, "wb") as f:
+                np.savez(f, sorted_flat=self._index[0], order=self._index[1])
+            os.replace(tmp, path)
+        except OSError:  # read-only cache: keep the in-memory index only
+            pass
         return self._index
 
     def sample_observations_from_factors(self, factors, rng):

@@ -7,14 +7,14 @@ frozen decoder in ``RUN/potential_flow/`` and resume from their latest checkpoin
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
+
+from disentangle.cache import cache_dir
 
 
 def default_cache_dir() -> str:
     """Where factor predictors are cached: $DISENTANGLE_CACHE or ~/.cache/disentangle."""
-    return os.environ.get("DISENTANGLE_CACHE",
-                          str(Path.home() / ".cache" / "disentangle"))
+    return str(cache_dir())
 
 
 def add_parser(subparsers) -> None:
