@@ -31,7 +31,14 @@ phase form does 4x fewer multiply-adds and differentiates into ordinary convolut
 ``kernel [kh, kw, in, out]`` and ``bias [out]`` parameters and initialisation, so
 checkpoints are interchangeable. It takes the phase path for 2-D inputs, 'SAME' padding,
 no kernel dilation, no mask, ``transpose_kernel=False``; anything else falls back to the
-parent's ``lax.conv_transpose``.
+parent's ``lax.conv_transpose``. Its kernel gradient is one matmul per tap
+(:func:`_phase_kernel_grad`).
+
+The same phase algebra runs the other way for strided convolutions: the input gradient of
+``y[o] = sum_t x[s o + t - p] w[t]`` is a transposed convolution, again s^2 stride-1
+correlations (:func:`conv_grad_taps`). :class:`PhaseGradConv` (a subclass of ``nnx.Conv``)
+uses it through ``jax.custom_vjp`` in place of XLA:CPU's input-dilated convolution.
+Both shared pieces are :func:`phase_sum`. Timings: docs/performance.md.
 """
 
 from __future__ import annotations
