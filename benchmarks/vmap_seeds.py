@@ -87,6 +87,14 @@ def main(argv=None) -> int:
             jax.block_until_ready((state, logs))
         return time.perf_counter() - start
 
+    def compile_seconds(step_fn, state) -> float:
+        start = time.perf_counter()
+        step_fn.lower(*state, jnp.asarray(0, jnp.int32)).compile()
+        return time.perf_counter() - start
+
+    # compile time of each form (S members in one program vs one member's step)
+    compile_s = {how: compile_seconds(programs[how], states[how]) for how in programs}
+    compile_s["sequential (one member)"] = compile_seconds(singles[0], sstate[0])
     runners = {"vmap": members_runner("vmap"), "unroll": members_runner("unroll"),
                "sequential": run_sequential}
     for run in runners.values():
@@ -106,13 +114,15 @@ def main(argv=None) -> int:
         **{f"speedup_{how}_over_sequential": statistics.median(
             v / s for v, s in zip(ips[how], ips["sequential"])) for how in programs},
         "members_exec_auto": train_lib.resolve_members_exec("auto"),
+        "compile_seconds": compile_s,
         "load_average_end": os.getloadavg(),
     }
     rate = result["member_images_per_sec"]
     print(f"{args.network} S={n}: vmap {rate['vmap']:.0f}, unroll {rate['unroll']:.0f}, "
           f"sequential {rate['sequential']:.0f} member-img/s; speed-up vmap "
           f"{result['speedup_vmap_over_sequential']:.2f}x, unroll "
-          f"{result['speedup_unroll_over_sequential']:.2f}x")
+          f"{result['speedup_unroll_over_sequential']:.2f}x; compile "
+          + ", ".join(f"{k} {v:.1f} s" for k, v in compile_s.items()))
     write_json(args.json, result)
     return 0
 

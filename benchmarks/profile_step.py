@@ -1,0 +1,107 @@
+"""Where a train step's time goes: per-XLA-op time of the project's jitted step.
+
+    .venv/bin/python benchmarks/profile_step.py --json benchmarks/results/profile_step.json
+    .venv/bin/python benchmarks/profile_step.py --naive     # plain nnx.Conv / ConvTranspose
+
+Traces ``--steps`` steps of ``disentangle.train.make_train_step`` (conv64 at batch 64, after
+warm-up) with ``jax.profiler.trace(create_perfetto_trace=True)``, sums the duration of every
+op of the step's HLO module and prints ms per step: the total over ops, per op kind
+(``ynn_fusion``, ``transpose_copy_fusion``, ...) and the largest ops with their HLO line
+(shape and the JAX operation that produced it). Op times overlap when XLA runs independent
+ops concurrently, so the total is op time, not wall time. How this guided the encoder and
+decoder gradients: docs/performance.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import gzip
+import json
+import os
+import re
+import sys
+import tempfile
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from _common import write_json  # noqa: E402
+from train_step import JaxRunner, make_config, naive  # noqa: E402
+
+from disentangle import train as train_lib  # noqa: E402
+from disentangle.data import get_dataset  # noqa: E402
+
+
+def op_times(trace_dir: str, module: str) -> dict[str, float]:
+    """Total microseconds per HLO op of ``module`` in the perfetto trace under ``trace_dir``."""
+    (path,) = Path(trace_dir).rglob("perfetto_trace.json.gz")
+    trace = json.loads(gzip.decompress(path.read_bytes()))
+    events = trace["traceEvents"] if isinstance(trace, dict) else trace
+    total: dict[str, float] = collections.defaultdict(float)
+    for e in events:
+        args = e.get("args") or {}
+        if e.get("ph") == "X" and args.get("hlo_module") == module and "hlo_op" in args:
+            total[args["hlo_op"]] += float(e["dur"])
+    return total
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--json", help="write results here")
+    p.add_argument("--method", default="beta_vae")
+    p.add_argument("--naive", action="store_true",
+                   help="plain lax convolutions and XLA's gradients (the benchmark's jax_lax)")
+    p.add_argument("--steps", type=int, default=10)
+    p.add_argument("--top", type=int, default=15)
+    args = p.parse_args(argv)
+
+    config = make_config(args.method)
+    dataset = get_dataset("dsprites")
+    rng = np.random.default_rng(0)
+    batches = np.stack([dataset.sample(config.train.batch_size, rng)[1] for _ in range(4)])
+    s = train_lib.setup(config, dataset)
+    runner = JaxRunner(naive(s) if args.naive else s, batches)
+    runner.run(3)  # compile, warm up
+    with tempfile.TemporaryDirectory() as tmp:
+        with jax.profiler.trace(tmp, create_perfetto_trace=True):
+            runner.run(args.steps)
+        per_op = {k: v / args.steps / 1e3 for k, v in op_times(tmp, "jit_step_fn").items()}
+    hlo = runner.step_fn.lower(runner.params, runner.opt_state, runner.bad,
+                               jnp.asarray(1, jnp.int32), runner.batches[0]).compile().as_text()
+    kinds: dict[str, float] = collections.defaultdict(float)
+    for name, ms in per_op.items():
+        kinds[re.sub(r"[._]\d+$", "", name)] += ms
+    top = sorted(per_op.items(), key=lambda kv: -kv[1])[:args.top]
+
+    def describe(name: str) -> str:
+        line = re.search(rf"^\s*(?:ROOT )?%{re.escape(name)} = (.*)$", hlo, re.M)
+        if not line:
+            return ""
+        source = re.search(r'op_name="([^"]+)"', line.group(1))
+        return f"{line.group(1).split()[0]} {source.group(1) if source else ''}".strip()
+
+    result = {
+        "benchmark": "profile_step", "method": args.method, "naive": args.naive,
+        "steps": args.steps, "load_average_start": os.getloadavg(), "jax": jax.__version__,
+        "op_ms_per_step": sum(per_op.values()),
+        "ms_per_step_by_kind": dict(sorted(kinds.items(), key=lambda kv: -kv[1])),
+        "top_ops": [{"op": n, "ms_per_step": ms, "hlo": describe(n)} for n, ms in top],
+    }
+    print(f"{args.method}{' (naive)' if args.naive else ''}: "
+          f"{result['op_ms_per_step']:.1f} ms of op time per step")
+    for kind, ms in list(result["ms_per_step_by_kind"].items())[:8]:
+        print(f"  {ms:7.2f} ms  {kind}")
+    print("largest ops:")
+    for row in result["top_ops"]:
+        print(f"  {row['ms_per_step']:7.2f} ms  {row['op']}: {row['hlo'][:110]}")
+    write_json(args.json, result)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
