@@ -237,8 +237,7 @@ def restore_latest(manager: ocp.CheckpointManager, target: dict,
 
 
 # Keys added to base_config after runs were written: absent in an old config.json means this.
-_ADDED_DEFAULTS = {"train.num_seeds": 1, "train.vmap_key": "", "train.vmap_values": [],
-                   "train.members_exec": "auto"}
+_ADDED_DEFAULTS = {"train.num_seeds": 1, "train.vmap_key": "", "train.vmap_values": []}
 # Keys that choose how a run is executed, not what it computes: may change on resume.
 _EXECUTION_KEYS = ("train.steps", "train.members_exec")
 
@@ -315,6 +314,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path, *
     program (:func:`make_members_step`) into ``workdir/<member>/`` (see :func:`member_configs`).
     """
     workdir = Path(workdir)
+    resolve_members_exec(config.train.get("members_exec", "auto"))  # a typo fails every run
     if len(member_configs(config)) > 1:
         return train_members(config, workdir, progress=progress)
     check_config_matches(workdir, config)
