@@ -8,7 +8,10 @@ warm-up) with ``jax.profiler.trace(create_perfetto_trace=True)``, sums the durat
 op of the step's HLO module and prints ms per step: the total over ops, per op kind
 (``ynn_fusion``, ``transpose_copy_fusion``, ...) and the largest ops with their HLO line
 (shape and the JAX operation that produced it). Op times overlap when XLA runs independent
-ops concurrently, so the total is op time, not wall time. How this guided the encoder and
+ops concurrently, so the total is op time, not wall time (also recorded, traced). XLA's own
+(Eigen) convolutions, used under ``disentangle.xla_options``, run asynchronously in the
+intra-op pool and show only their dispatch time here. ``--naive`` compiles with XLA's
+default options. How this guided the encoder and
 decoder gradients: docs/performance.md.
 """
 
@@ -34,6 +37,7 @@ from _common import write_json  # noqa: E402
 from train_step import JaxRunner, make_config, naive  # noqa: E402
 
 from disentangle import train as train_lib  # noqa: E402
+from disentangle import xla_options  # noqa: E402
 from disentangle.data import get_dataset  # noqa: E402
 
 
@@ -65,11 +69,15 @@ def main(argv=None) -> int:
     rng = np.random.default_rng(0)
     batches = np.stack([dataset.sample(config.train.batch_size, rng)[1] for _ in range(4)])
     s = train_lib.setup(config, dataset)
-    runner = JaxRunner(naive(s) if args.naive else s, batches)
+    if args.naive:
+        with xla_options.xla_defaults():
+            runner = JaxRunner(naive(s), batches)
+    else:
+        runner = JaxRunner(s, batches)
     runner.run(3)  # compile, warm up
     with tempfile.TemporaryDirectory() as tmp:
         with jax.profiler.trace(tmp, create_perfetto_trace=True):
-            runner.run(args.steps)
+            wall = runner.run(args.steps)
         per_op = {k: v / args.steps / 1e3 for k, v in op_times(tmp, "jit_step_fn").items()}
     hlo = runner.step_fn.lower(runner.params, runner.opt_state, runner.bad,
                                jnp.asarray(1, jnp.int32), runner.batches[0]).compile().as_text()
@@ -89,11 +97,13 @@ def main(argv=None) -> int:
         "benchmark": "profile_step", "method": args.method, "naive": args.naive,
         "steps": args.steps, "load_average_start": os.getloadavg(), "jax": jax.__version__,
         "op_ms_per_step": sum(per_op.values()),
+        "wall_ms_per_step_traced": 1e3 * wall / args.steps,
         "ms_per_step_by_kind": dict(sorted(kinds.items(), key=lambda kv: -kv[1])),
         "top_ops": [{"op": n, "ms_per_step": ms, "hlo": describe(n)} for n, ms in top],
     }
     print(f"{args.method}{' (naive)' if args.naive else ''}: "
-          f"{result['op_ms_per_step']:.1f} ms of op time per step")
+          f"{result['op_ms_per_step']:.1f} ms of op time per step "
+          f"({result['wall_ms_per_step_traced']:.1f} ms wall, traced)")
     for kind, ms in list(result["ms_per_step_by_kind"].items())[:8]:
         print(f"  {ms:7.2f} ms  {kind}")
     print("largest ops:")

@@ -16,10 +16,11 @@ back to back, in an order that alternates between repeats, so load from other us
 machine hits all variants alike. Reported: median images/s over repeats per variant and
 the median over repeats of the per-repeat ratio JAX / PyTorch.
 
-Variants: ``jax`` (the project's layers: sub-pixel transposed convolutions with per-tap
-kernel gradients, encoder convolutions with phase input gradients), ``jax_lax`` (the same
-model with plain ``lax.conv_transpose`` / ``lax.conv_general_dilated`` and XLA's
-gradients: the naive Flax NNX formulation), ``torch``.
+Variants: ``jax`` (the project's step: sub-pixel transposed convolutions, encoder
+convolutions with phase input gradients and space-to-depth kernel gradients, compiled with
+``disentangle.xla_options``), ``jax_xla_default`` (the same layers compiled with XLA's
+default options), ``jax_lax`` (plain ``lax.conv_transpose`` / ``lax.conv_general_dilated``
+with XLA's gradients and default options: the naive Flax NNX formulation), ``torch``.
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from _common import write_json  # noqa: E402
 
 from disentangle import train as train_lib  # noqa: E402
+from disentangle import xla_options  # noqa: E402
 from disentangle.config import load_config  # noqa: E402
 from disentangle.data import get_dataset  # noqa: E402
 
@@ -231,7 +233,9 @@ def bench_method(method: str, args) -> dict:
     s = train_lib.setup(config, dataset)
     runners = {"jax": JaxRunner(s, batches).run}
     if not args.no_lax:
-        runners["jax_lax"] = JaxRunner(naive(s), batches).run
+        with xla_options.xla_defaults():  # what plain Flax code gets
+            runners["jax_xla_default"] = JaxRunner(s, batches).run
+            runners["jax_lax"] = JaxRunner(naive(s), batches).run
     torch_run, diff = torch_reference(method, config, s.model(), batches)
     runners["torch"] = torch_run
     for run in runners.values():  # warm-up: compile, allocate
@@ -257,6 +261,8 @@ def bench_method(method: str, args) -> dict:
             j / t for j, t in zip(ips["jax_lax"], ips["torch"]))
         out["speedup_project_over_naive"] = statistics.median(
             j / t for j, t in zip(ips["jax"], ips["jax_lax"]))
+        out["speedup_compiler_options"] = statistics.median(
+            j / t for j, t in zip(ips["jax"], ips["jax_xla_default"]))
     return out
 
 
@@ -278,6 +284,7 @@ def main(argv=None) -> int:
         "jax": jax.__version__, "devices": [str(d) for d in jax.devices()],
         "platform": platform.platform(),
         "xla_flags": os.environ.get("XLA_FLAGS", ""),
+        "compiler_options": xla_options.compiler_options(),
         "results": [],
     }
     import torch

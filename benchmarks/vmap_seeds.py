@@ -10,14 +10,19 @@ sequential baseline runs the ordinary single-run step of each member in turn (wh
 separate runs do, without their compile and checkpoint time). After warm-up, each repeat
 times ``--steps`` steps of every variant, in alternating order; reported are
 member-images/s (S x batch x steps / time) and the median per-repeat speed-ups.
+``--scaling`` also times the sequential runs in a subprocess pinned to one core: how much
+of the second core a single run already uses, i.e. what is left for batching to win.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import statistics
+import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -29,6 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from _common import write_json  # noqa: E402
 
 from disentangle import train as train_lib  # noqa: E402
+from disentangle import xla_options  # noqa: E402
 from disentangle.config import base_config  # noqa: E402
 from disentangle.data import get_dataset  # noqa: E402
 
@@ -42,7 +48,15 @@ def main(argv=None) -> int:
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--steps", type=int, default=10, help="steps per timed repeat")
     p.add_argument("--repeats", type=int, default=5)
+    p.add_argument("--variants", default="vmap,unroll,sequential",
+                   help="comma-separated subset of vmap, unroll, sequential")
+    p.add_argument("--cores", type=int, help="pin this process to its first N cores")
+    p.add_argument("--scaling", action="store_true",
+                   help="also time the sequential runs pinned to one core (subprocess)")
     args = p.parse_args(argv)
+    if args.cores:  # before the first jax.devices(): XLA sizes its thread pool from this
+        os.sched_setaffinity(0, sorted(os.sched_getaffinity(0))[:args.cores])
+    variants = args.variants.split(",")
 
     config = base_config(args.method)
     config.model.beta = 4.0
@@ -56,7 +70,8 @@ def main(argv=None) -> int:
     n = len(setups)
 
     # One program for all members, vmapped and unrolled.
-    programs = {how: train_lib.make_members_step(setups, how=how) for how in ("vmap", "unroll")}
+    programs = {how: train_lib.make_members_step(setups, how=how) for how in ("vmap", "unroll")
+                if how in variants}
     states = {how: [train_lib._stack([copy(s.params) for s in setups]),
                     train_lib._stack([copy(s.opt_state) for s in setups]),
                     jnp.full((n,), train_lib.NO_BAD_STEP, jnp.int32)] for how in programs}
@@ -95,8 +110,9 @@ def main(argv=None) -> int:
     # compile time of each form (S members in one program vs one member's step)
     compile_s = {how: compile_seconds(programs[how], states[how]) for how in programs}
     compile_s["sequential (one member)"] = compile_seconds(singles[0], sstate[0])
-    runners = {"vmap": members_runner("vmap"), "unroll": members_runner("unroll"),
-               "sequential": run_sequential}
+    runners = {how: members_runner(how) for how in programs}
+    if "sequential" in variants:
+        runners["sequential"] = run_sequential
     for run in runners.values():
         run(2)
     times = {k: [] for k in runners}
@@ -107,24 +123,45 @@ def main(argv=None) -> int:
     result = {
         "benchmark": "vmap_seeds", "method": args.method, "network": args.network, "seeds": n,
         "batch_size": args.batch_size, "steps_per_repeat": args.steps, "repeats": args.repeats,
-        "cpu_count": os.cpu_count(), "jax": jax.__version__,
+        "cpu_count": os.cpu_count(), "cores_used": len(os.sched_getaffinity(0)),
+        "jax": jax.__version__, "compiler_options": xla_options.compiler_options(),
         "devices": [str(d) for d in jax.devices()],
         "member_images_per_sec": {k: statistics.median(v) for k, v in ips.items()},
         "member_images_per_sec_all": ips,
         **{f"speedup_{how}_over_sequential": statistics.median(
-            v / s for v, s in zip(ips[how], ips["sequential"])) for how in programs},
+            v / s for v, s in zip(ips[how], ips["sequential"]))
+           for how in programs if "sequential" in ips},
         "members_exec_auto": train_lib.resolve_members_exec("auto"),
         "compile_seconds": compile_s,
         "load_average_end": os.getloadavg(),
     }
     rate = result["member_images_per_sec"]
-    print(f"{args.network} S={n}: vmap {rate['vmap']:.0f}, unroll {rate['unroll']:.0f}, "
-          f"sequential {rate['sequential']:.0f} member-img/s; speed-up vmap "
-          f"{result['speedup_vmap_over_sequential']:.2f}x, unroll "
-          f"{result['speedup_unroll_over_sequential']:.2f}x; compile "
-          + ", ".join(f"{k} {v:.1f} s" for k, v in compile_s.items()))
+    if args.scaling and "sequential" in rate:
+        result["sequential_one_core"] = _one_core_rate(argv or sys.argv[1:])
+        result["two_core_scaling_of_a_single_run"] = (
+            rate["sequential"] / result["sequential_one_core"])
+    print(f"{args.network} S={n}: " + ", ".join(f"{k} {v:.0f}" for k, v in rate.items())
+          + " member-img/s; "
+          + "".join(f"speed-up {how} {result[f'speedup_{how}_over_sequential']:.2f}x; "
+                    for how in programs if f"speedup_{how}_over_sequential" in result)
+          + "compile " + ", ".join(f"{k} {v:.1f} s" for k, v in compile_s.items())
+          + (f"; a single run on 2 cores is {result['two_core_scaling_of_a_single_run']:.2f}x "
+             f"its rate on 1 core" if args.scaling else ""))
     write_json(args.json, result)
     return 0
+
+
+def _one_core_rate(argv: list[str]) -> float:
+    """Member-images/s of the sequential runs in a subprocess pinned to one core."""
+    keep = [a for a in argv if a != "--scaling"]
+    if "--json" in keep:
+        i = keep.index("--json")
+        del keep[i:i + 2]
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "one_core.json"
+        subprocess.run([sys.executable, __file__, *keep, "--cores", "1",
+                        "--variants", "sequential", "--json", str(out)], check=True)
+        return json.loads(out.read_text())["member_images_per_sec"]["sequential"]
 
 
 if __name__ == "__main__":

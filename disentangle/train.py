@@ -46,6 +46,7 @@ from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
 from disentangle import config as config_lib
+from disentangle import xla_options
 from disentangle.data import GroundTruthData, get_dataset
 from disentangle.errors import ConfigError, UserError
 from disentangle.models import DataSpec, Method, build_model
@@ -212,7 +213,7 @@ def make_train_step(s: Setup) -> Callable:
     def step_fn(params, opt_state, bad_step, step, x=None):
         return update(params, opt_state, rest, bad_step, seed, None, step, x)
 
-    return jax.jit(step_fn, donate_argnums=(0, 1))
+    return xla_options.jit(step_fn, donate_argnums=(0, 1))
 
 
 # ----------------------------------------------------------------------------- run dir
@@ -491,7 +492,7 @@ def make_members_step(setups: list[Setup], hyper_name: str = "", how: str = "aut
     def step_fn(params, opt_state, bad, step, x=None):
         return batched(params, opt_state, rest, bad, seeds, hypers, step, x)
 
-    return jax.jit(step_fn, donate_argnums=(0, 1))
+    return xla_options.jit(step_fn, donate_argnums=(0, 1))
 
 
 def train_members(config: ml_collections.ConfigDict, workdir: str | Path, *,

@@ -14,6 +14,7 @@ from disentangle.nn.subpixel import (
     SubPixelConvTranspose,
     conv_grad_taps,
     phase_taps,
+    s2d_kernel_grad,
 )
 
 
@@ -97,6 +98,8 @@ def test_conv_grad_taps_of_4x4_stride_2_same():
 
 CONV_CASES = [  # (kernel, stride, in, out, H, W): conv64's encoder layers, other k and s
     (4, 2, 3, 5, 8, 8), (2, 2, 4, 3, 6, 4), (3, 2, 2, 4, 6, 8), (5, 3, 3, 2, 9, 6),
+    # C_in > 4 and k > s: kernel gradient by the space-to-depth matmul
+    (4, 2, 8, 5, 8, 8), (3, 2, 6, 4, 6, 8), (5, 3, 5, 2, 9, 6),
 ]
 
 
@@ -139,3 +142,26 @@ def test_phase_grad_conv_falls_back_where_phases_do_not_apply():
     assert plain._plan(jnp.zeros((1, 8, 8, 2))) is None
     with pytest.raises(ValueError, match="method='im2col'; accepted: 'phase', 'lax'"):
         PhaseGradConv(2, 3, (4, 4), rngs=nnx.Rngs(0), method="im2col")
+
+
+@pytest.mark.parametrize("k,s,cin,cout,h,w,pad", [
+    (4, 2, 32, 32, 32, 32, ((1, 1), (1, 1))),   # conv64's second encoder layer
+    (4, 2, 1, 32, 64, 64, ((1, 1), (1, 1))),    # its first
+    (2, 2, 32, 64, 16, 16, ((0, 0), (0, 0))),   # k = s: no shifts
+    (3, 2, 3, 5, 15, 10, ((0, 1), (1, 1))),     # odd size, k not a multiple of s
+    (5, 3, 2, 3, 12, 9, ((0, 0), (2, 1))),      # 'VALID' rows, asymmetric columns
+])
+def test_s2d_kernel_grad_equals_autodiff(k, s, cin, cout, h, w, pad):
+    kx, kk, kd = jax.random.split(jax.random.key(0), 3)
+    x = jax.random.normal(kx, (3, h, w, cin))
+    kernel = jax.random.normal(kk, (k, k, cin, cout))
+
+    def conv(kernel):
+        return jax.lax.conv_general_dilated(x, kernel, (s, s), pad, precision="highest",
+                                            dimension_numbers=("NHWC", "HWIO", "NHWC"))
+
+    y, vjp = jax.vjp(conv, kernel)
+    dy = jax.random.normal(kd, y.shape)
+    got = s2d_kernel_grad(x, dy, kernel.shape, (s, s), pad, precision="highest")
+    ref = vjp(dy)[0]
+    np.testing.assert_allclose(got, ref, rtol=1e-5, atol=1e-5 * float(jnp.abs(ref).max()))

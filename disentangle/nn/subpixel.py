@@ -31,14 +31,15 @@ phase form does 4x fewer multiply-adds and differentiates into ordinary convolut
 ``kernel [kh, kw, in, out]`` and ``bias [out]`` parameters and initialisation, so
 checkpoints are interchangeable. It takes the phase path for 2-D inputs, 'SAME' padding,
 no kernel dilation, no mask, ``transpose_kernel=False``; anything else falls back to the
-parent's ``lax.conv_transpose``. Its kernel gradient is one matmul per tap
-(:func:`_phase_kernel_grad`).
+parent's ``lax.conv_transpose``.
 
 The same phase algebra runs the other way for strided convolutions: the input gradient of
 ``y[o] = sum_t x[s o + t - p] w[t]`` is a transposed convolution, again s^2 stride-1
 correlations (:func:`conv_grad_taps`). :class:`PhaseGradConv` (a subclass of ``nnx.Conv``)
-uses it through ``jax.custom_vjp`` in place of XLA:CPU's input-dilated convolution.
-Both shared pieces are :func:`phase_sum`. Timings: docs/performance.md.
+uses it through ``jax.custom_vjp`` in place of XLA:CPU's input-dilated convolution, and
+computes the kernel gradient of multi-channel layers as one space-to-depth matmul
+(:func:`s2d_kernel_grad`). Both directions share :func:`phase_sum`. Timings:
+docs/performance.md.
 """
 
 from __future__ import annotations
@@ -125,7 +126,6 @@ def phase_sum(x: jax.Array, kernel: jax.Array, taps_h, taps_w, precision=None) -
     return y.reshape(n, sh * h, sw * w, kernel.shape[-1])
 
 
-@functools.partial(jax.custom_vjp, nondiff_argnums=(2, 3))
 def subpixel_conv_transpose(x: jax.Array, kernel: jax.Array, strides: tuple[int, int],
                             precision=None) -> jax.Array:
     """'SAME' transposed convolution of ``lax.conv_transpose`` computed by phases.
@@ -137,59 +137,11 @@ def subpixel_conv_transpose(x: jax.Array, kernel: jax.Array, strides: tuple[int,
 
     Returns:
       [n, s_h H, s_w W, C_out], equal to
-      ``lax.conv_transpose(x, kernel, strides, 'SAME', transpose_kernel=False)``.
-      Its kernel gradient is one matmul per tap (:func:`_phase_kernel_grad`).
+      ``lax.conv_transpose(x, kernel, strides, 'SAME', transpose_kernel=False)``; its
+      gradients are autodiff's (ordinary convolutions).
     """
     (kh, kw), (sh, sw) = kernel.shape[:2], strides
     return phase_sum(x, kernel, phase_taps(kh, sh), phase_taps(kw, sw), precision)
-
-
-def _phase_kernel_grad(x: jax.Array, dy: jax.Array, kernel_shape, strides,
-                       precision=None) -> jax.Array:
-    """dL/dw of :func:`subpixel_conv_transpose`: tap (t_h, t_w) of phase (r_h, r_w) reads
-    ``x[m + d_h, q + d_w]``, so ``dL/dw[t_h, t_w] = sum_{n,m,q} x[n, m + d_h, q + d_w]^T
-    dL/dy[n, s_h m + r_h, s_w q + r_w]``: one ``[C_in, N] x [N, C_out]`` matmul per tap
-    (XLA:CPU's convolution form of this gradient transposes the activations first and is
-    about 3x slower)."""
-    kh, kw, c_in, c_out = kernel_shape
-    (sh, sw), (n, h, w) = strides, x.shape[:3]
-    taps_h, taps_w = phase_taps(kh, sh), phase_taps(kw, sw)
-    (lo_h, hi_h), (lo_w, hi_w) = _pad_for(taps_h), _pad_for(taps_w)
-    xp = jnp.pad(x, ((0, 0), (lo_h, hi_h), (lo_w, hi_w), (0, 0)))
-    dy = dy.reshape(n, h, sh, w, sw, c_out)
-    windows = {}  # offset (d_h, d_w) -> x[:, m + d_h, q + d_w] as [N, C_in], copied once
-
-    def window(d_h, d_w):
-        if (d_h, d_w) not in windows:
-            windows[d_h, d_w] = xp[:, lo_h + d_h:lo_h + d_h + h,
-                                   lo_w + d_w:lo_w + d_w + w].reshape(-1, c_in)
-        return windows[d_h, d_w]
-
-    grads = {}
-    for r_h, ph in enumerate(taps_h):
-        for r_w, pw in enumerate(taps_w):
-            d_phase = dy[:, :, r_h, :, r_w].reshape(-1, c_out)  # [N, C_out]
-            for t_h, d_h in ph:
-                for t_w, d_w in pw:
-                    grads[t_h, t_w] = jnp.dot(window(d_h, d_w).T, d_phase,
-                                              precision=precision)
-    return jnp.stack([jnp.stack([grads[a, b] for b in range(kw)]) for a in range(kh)])
-
-
-def _subpixel_fwd(x, kernel, strides, precision):
-    return subpixel_conv_transpose(x, kernel, strides, precision), (x, kernel)
-
-
-def _subpixel_bwd(strides, precision, residuals, dy):
-    x, kernel = residuals
-    (kh, kw), (sh, sw) = kernel.shape[:2], strides
-    _, vjp_x = jax.vjp(
-        lambda x: phase_sum(x, kernel, phase_taps(kh, sh), phase_taps(kw, sw), precision), x)
-    dw = _phase_kernel_grad(x, dy, kernel.shape, strides, precision)
-    return vjp_x(dy)[0], dw.astype(kernel.dtype)
-
-
-subpixel_conv_transpose.defvjp(_subpixel_fwd, _subpixel_bwd)
 
 
 def matmul_conv_transpose(x: jax.Array, kernel: jax.Array, strides: tuple[int, int],
@@ -239,7 +191,9 @@ def strided_conv(x: jax.Array, kernel: jax.Array, strides: tuple[int, int],
                  ) -> jax.Array:
     """``lax.conv_general_dilated(x, kernel, strides, padding)`` (NHWC, HWIO) whose input
     gradient is computed by phases (:func:`conv_grad_taps`) instead of XLA's dilated
-    convolution: for stride 2 the same numbers, about 4x faster on XLA:CPU.
+    convolution (for stride 2 the same numbers, about 4x faster on XLA:CPU), and whose
+    kernel gradient is :func:`s2d_kernel_grad` where that is faster
+    (:func:`_uses_s2d_kernel_grad`).
 
     Needs each input axis = stride x output axis (e.g. 'SAME' with an even size).
     """
@@ -251,17 +205,66 @@ def _strided_conv_fwd(x, kernel, strides, padding, precision):
     return strided_conv(x, kernel, strides, padding, precision), (x, kernel)
 
 
+def s2d_kernel_grad(x: jax.Array, dy: jax.Array, kernel_shape, strides, padding,
+                    precision=None) -> jax.Array:
+    """dL/dw of ``y[o] = sum_t x[s o + t - p] w[t]`` (NHWC, HWIO) as one matmul.
+
+    With m = ceil(k / s), tap ``t = s a + r`` (a in [0, m), r in [0, s)) reads the
+    space-to-depth block ``X[o + a]`` at depth r of the padded input, so
+
+        dL/dw[s a + r] = sum_{n, o} X[n, o + a, r]^T dL/dy[n, o].
+
+    Flattening (n, block row, block column) of X and of dL/dy zero-padded to the same block
+    grid, the offset a becomes a shift of the flat index by ``a_h W_b + a_w``, and all taps
+    come from one ``[s^2 C_in, P] x [P, m^2 C_out]`` matmul against the shifted copies of
+    dL/dy (P = n H_b W_b). XLA:CPU instead transposes the activations so that the batch is
+    the minor axis (~7 ms for conv64's 32-channel 32x32 layer) before a dilated
+    convolution.
+    """
+    kh, kw, c_in, c_out = kernel_shape
+    (sh, sw), ((lo_h, _), (lo_w, _)) = strides, padding
+    n, h, w = x.shape[:3]
+    oh, ow = dy.shape[1:3]
+    mh, mw = -(-kh // sh), -(-kw // sw)
+    hb, wb = oh + mh - 1, ow + mw - 1  # block grid that covers every tap's reads
+    xp = jax.lax.pad(x, jnp.zeros((), x.dtype), [(0, 0, 0), (lo_h, hb * sh - h - lo_h, 0),
+                                                (lo_w, wb * sw - w - lo_w, 0), (0, 0, 0)])
+    blocks = xp.reshape(n, hb, sh, wb, sw, c_in).transpose(0, 1, 3, 2, 4, 5)
+    p = n * hb * wb
+    shifts = [a_h * wb + a_w for a_h in range(mh) for a_w in range(mw)]
+    dyp = jnp.pad(dy, ((0, 0), (0, hb - oh), (0, wb - ow), (0, 0))).reshape(p, c_out)
+    dyp = jnp.pad(dyp, ((shifts[-1], 0), (0, 0)))
+    # column block (a_h, a_w) at flat index q holds dL/dy[q - shift], zero before the start
+    dy_shifted = jnp.concatenate([dyp[shifts[-1] - d:shifts[-1] - d + p] for d in shifts],
+                                 axis=1)
+    g = jnp.dot(blocks.reshape(p, sh * sw * c_in).T, dy_shifted, precision=precision)
+    g = g.reshape(sh, sw, c_in, mh, mw, c_out).transpose(3, 0, 4, 1, 2, 5)
+    return g.reshape(mh * sh, mw * sw, c_in, c_out)[:kh, :kw]
+
+
+def _uses_s2d_kernel_grad(kernel_shape, strides) -> bool:
+    """Measured on XLA:CPU (docs/performance.md): the matmul beats XLA's gradient for
+    multi-channel inputs and kernels larger than the stride; for k = s or C_in = 1 it
+    does not."""
+    kh, kw, c_in, _ = kernel_shape
+    return c_in > 4 and (kh > strides[0] or kw > strides[1])
+
+
 def _strided_conv_bwd(strides, padding, precision, residuals, dy):
     x, kernel = residuals
     (kh, kw), (sh, sw) = kernel.shape[:2], strides
     # dL/dx[s m + r] = sum_t dL/dy[m + d_t] w[t]^T  (channels of w swapped)
     dx = phase_sum(dy, jnp.swapaxes(kernel, 2, 3), conv_grad_taps(kh, sh, padding[0][0]),
                    conv_grad_taps(kw, sw, padding[1][0]), precision)
-    _, vjp_kernel = jax.vjp(
-        lambda k: jax.lax.conv_general_dilated(x, k, strides, padding,
-                                               dimension_numbers=_DIMS, precision=precision),
-        kernel)
-    return dx.astype(x.dtype), vjp_kernel(dy)[0]
+    if _uses_s2d_kernel_grad(kernel.shape, strides):
+        dw = s2d_kernel_grad(x, dy, kernel.shape, strides, padding, precision)
+    else:
+        _, vjp_kernel = jax.vjp(
+            lambda k: jax.lax.conv_general_dilated(x, k, strides, padding,
+                                                   dimension_numbers=_DIMS,
+                                                   precision=precision), kernel)
+        dw = vjp_kernel(dy)[0]
+    return dx.astype(x.dtype), dw.astype(kernel.dtype)
 
 
 strided_conv.defvjp(_strided_conv_fwd, _strided_conv_bwd)
