@@ -340,51 +340,79 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path, *
         manager.close()
         return workdir
 
-    train_step = make_train_step(s)
-    host = None if s.dataset.device_sampler() is not None else HostBatches(
-        s.dataset, tc.batch_size, tc.seed)
-    params, opt_state = s.params, s.opt_state
-    last_saved = start if restored is not None else None
-    bar = _progress(start, tc.steps, workdir, progress and primary)
+    hosts = None if s.dataset.device_sampler() is not None else [
+        HostBatches(s.dataset, tc.batch_size, tc.seed)]
+    _train_loop(make_train_step(s), (s.params, s.opt_state, bad_step), start=start, tc=tc,
+                dirs=[workdir], managers=[manager], stacked=False, hosts=hosts, mesh=s.mesh,
+                progress=progress and primary, primary=primary)
+    return workdir
+
+
+def _train_loop(train_step: Callable, state: tuple, *, start: int, tc, dirs: list[Path],
+                managers: list, stacked: bool, hosts: list | None, mesh: Mesh | None,
+                progress: bool, primary: bool) -> None:
+    """Steps ``start + 1 .. tc.steps`` of one run (``stacked=False``, one dir) or of members
+    stacked on a leading axis (one dir each): log every ``log_every``, checkpoint every
+    ``checkpoint_every`` and at the end, raise :class:`NonFiniteLossError` at the first
+    sync after a bad step. Closes the managers."""
+    params, opt_state, bad = state
+    n = len(dirs)
+    pick = _member if stacked else (lambda tree, i: tree)
+    saved = [start if start else None] * n  # last checkpoint step of each dir
+    bar = _progress(start, tc.steps, dirs[0].parent if stacked else dirs[0], progress)
     t_last, step_last = time.perf_counter(), start
-    with open(log_path if primary else os.devnull, "a") as log:
+    logs_files = [open(d / "metrics.jsonl" if primary else os.devnull, "a") for d in dirs]
+    try:
         for step in range(start + 1, tc.steps + 1):
-            args = (params, opt_state, bad_step, jnp.asarray(step, jnp.int32))
-            if host is not None:
-                args += (shard_batch(host.get(step, tc.steps), s.mesh),)
-            params, opt_state, bad_step, logs = train_step(*args)
+            args = (params, opt_state, bad, jnp.asarray(step, jnp.int32))
+            if hosts is not None and stacked:
+                x = np.stack([h.get(step, tc.steps) for h in hosts])
+                args += (shard_batch(x, mesh, batch_axis=1),)
+            elif hosts is not None:
+                args += (shard_batch(hosts[0].get(step, tc.steps), mesh),)
+            params, opt_state, bad, logs = train_step(*args)
             bar.update(1)
             is_log = step % tc.log_every == 0 or step == tc.steps
             is_ckpt = step % tc.checkpoint_every == 0 or step == tc.steps
             if not (is_log or is_ckpt):
                 continue
-            first_bad = int(bad_step)  # host sync
-            if first_bad != NO_BAD_STEP:
-                manager.close()
-                bar.close()
-                where = (f"the last good checkpoint is step {last_saved} in "
-                         f"{workdir / 'checkpoints'}" if last_saved is not None
+            first_bad = np.atleast_1d(np.asarray(bad))  # host sync
+            if (first_bad != NO_BAD_STEP).any():
+                i = int(np.argmax(first_bad != NO_BAD_STEP))
+                where = (f"the last good checkpoint is step {saved[i]} in "
+                         f"{dirs[i] / 'checkpoints'}" if saved[i] is not None
                          else "no checkpoint was written")
                 raise NonFiniteLossError(
-                    f"non-finite loss or gradients at step {first_bad} of {workdir}; {where}. "
+                    f"non-finite loss or gradients at step {int(first_bad[i])} of "
+                    f"{'member ' if stacked else ''}{dirs[i]}; {where}. "
                     "Lower train.learning_rate or check the data.")
             if is_log:
                 now = time.perf_counter()
-                row = {"step": step, **{k: float(v) for k, v in jax.device_get(logs).items()},
-                       "images_per_sec": (step - step_last) * tc.batch_size / (now - t_last),
-                       "time": time.time()}
+                rate = (step - step_last) * tc.batch_size / (now - t_last)
                 t_last, step_last = now, step
-                log.write(json.dumps(row) + "\n")
-                log.flush()
-                bar.set_postfix(loss=f"{row['loss']:.4g}", img_s=f"{row['images_per_sec']:.0f}")
+                host_logs = jax.device_get(logs)
+                for i, f in enumerate(logs_files):
+                    row = {"step": step, **{k: float(pick(v, i)) for k, v in host_logs.items()},
+                           "images_per_sec": rate, **({"vmapped_members": n} if stacked else {}),
+                           "time": time.time()}
+                    f.write(json.dumps(row) + "\n")
+                    f.flush()
+                bar.set_postfix(loss=f"{float(np.mean(host_logs['loss'])):.4g}",
+                                img_s=f"{rate * n:.0f}")
             if is_ckpt:
-                manager.save(step, args=ocp.args.StandardSave(
-                    {"params": params, "opt_state": opt_state, "bad_step": bad_step}))
-                manager.wait_until_finished()
-                last_saved = step
-    bar.close()
-    manager.close()
-    return workdir
+                for i, m in enumerate(managers):
+                    m.save(step, args=ocp.args.StandardSave(
+                        {"params": pick(params, i), "opt_state": pick(opt_state, i),
+                         "bad_step": pick(bad, i)}))
+                for m in managers:
+                    m.wait_until_finished()
+                saved = [step] * n
+    finally:
+        for f in logs_files:
+            f.close()
+        bar.close()
+        for m in managers:
+            m.close()
 
 
 # ----------------------------------------------------------------------------- vmapped sweeps
@@ -545,63 +573,14 @@ def train_members(config: ml_collections.ConfigDict, workdir: str | Path, *,
             m.close()
         return workdir
 
-    n, mesh, sampler = len(setups), setups[0].mesh, dataset.device_sampler()
-    params, opt_state = _stack([s.params for s in setups]), _stack([s.opt_state for s in setups])
-    bad = jnp.full((n,), NO_BAD_STEP, jnp.int32)
-    train_step = make_members_step(setups, hyper_name, how)
+    n, sampler = len(setups), dataset.device_sampler()
+    state = (_stack([s.params for s in setups]), _stack([s.opt_state for s in setups]),
+             jnp.full((n,), NO_BAD_STEP, jnp.int32))
     hosts = None if sampler is not None else [
         HostBatches(dataset, tc.batch_size, m.train.seed) for m in members.values()]
-    saved = [start if start else None] * n
-    bar = _progress(start, tc.steps, workdir, progress and primary)
-    t_last, step_last = time.perf_counter(), start
-    logs_files = [open(d / "metrics.jsonl" if primary else os.devnull, "a") for d in dirs]
-    try:
-        for step in range(start + 1, tc.steps + 1):
-            args = (params, opt_state, bad, jnp.asarray(step, jnp.int32))
-            if hosts is not None:
-                x = np.stack([h.get(step, tc.steps) for h in hosts])
-                args += (shard_batch(x, mesh, batch_axis=1),)
-            params, opt_state, bad, logs = train_step(*args)
-            bar.update(1)
-            is_log = step % tc.log_every == 0 or step == tc.steps
-            is_ckpt = step % tc.checkpoint_every == 0 or step == tc.steps
-            if not (is_log or is_ckpt):
-                continue
-            first_bad = np.asarray(bad)  # host sync
-            if (first_bad != NO_BAD_STEP).any():
-                i = int(np.argmax(first_bad != NO_BAD_STEP))
-                where = (f"its last good checkpoint is step {saved[i]} in "
-                         f"{dirs[i] / 'checkpoints'}" if saved[i] is not None
-                         else "no checkpoint was written")
-                raise NonFiniteLossError(
-                    f"non-finite loss or gradients at step {int(first_bad[i])} of member "
-                    f"{dirs[i]}; {where}. Lower train.learning_rate or check the data.")
-            if is_log:
-                now = time.perf_counter()
-                rate = (step - step_last) * tc.batch_size / (now - t_last)
-                t_last, step_last = now, step
-                host_logs = jax.device_get(logs)
-                for i, f in enumerate(logs_files):
-                    row = {"step": step, **{k: float(v[i]) for k, v in host_logs.items()},
-                           "images_per_sec": rate, "vmapped_members": n, "time": time.time()}
-                    f.write(json.dumps(row) + "\n")
-                    f.flush()
-                bar.set_postfix(loss=f"{float(np.mean(host_logs['loss'])):.4g}",
-                                img_s=f"{rate * n:.0f}")
-            if is_ckpt:
-                for i, m in enumerate(managers):
-                    m.save(step, args=ocp.args.StandardSave(
-                        {"params": _member(params, i), "opt_state": _member(opt_state, i),
-                         "bad_step": bad[i]}))
-                for m in managers:
-                    m.wait_until_finished()
-                saved = [step] * n
-    finally:
-        for f in logs_files:
-            f.close()
-        bar.close()
-        for m in managers:
-            m.close()
+    _train_loop(make_members_step(setups, hyper_name, how), state, start=start, tc=tc,
+                dirs=dirs, managers=managers, stacked=True, hosts=hosts, mesh=setups[0].mesh,
+                progress=progress and primary, primary=primary)
     return workdir
 
 
