@@ -11,7 +11,8 @@ op of the step's HLO module and prints ms per step: the total over ops, per op k
 ops concurrently, so the total is op time, not wall time (also recorded, traced). XLA's own
 (Eigen) convolutions, used under ``disentangle.xla_options``, run asynchronously in the
 intra-op pool and show only their dispatch time here. ``--naive`` compiles with XLA's
-default options. How this guided the encoder and
+default options. It also times, without the profiler, the forward and gradient of the
+loss, the encoder and the decoder alone (``pass_ms``). How this guided the encoder and
 decoder gradients: docs/performance.md.
 """
 
@@ -25,6 +26,7 @@ import os
 import re
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import jax
@@ -52,6 +54,32 @@ def op_times(trace_dir: str, module: str) -> dict[str, float]:
         if e.get("ph") == "X" and args.get("hlo_module") == module and "hlo_op" in args:
             total[args["hlo_op"]] += float(e["dur"])
     return total
+
+
+def pass_times(s: train_lib.Setup, x: jax.Array, repeats: int = 30) -> dict[str, float]:
+    """Wall ms of the forward and the gradient (w.r.t. parameters) of the loss, the encoder
+    and the decoder alone, each jitted like the train step (no profiler attached)."""
+    from flax import nnx
+
+    key, z = jax.random.key(0), jnp.ones((x.shape[0], s.config.model.latent_dim))
+
+    def part(fn):
+        return lambda p, inp: jnp.sum(fn(nnx.merge(s.graphdef, p, s.rest), inp))
+
+    parts = {"loss": (part(lambda m, x: m.loss(x, key)[0]), x),
+             "encoder": (part(lambda m, x: m.encoder(x)), x),
+             "decoder": (part(lambda m, z: m.decoder(z)), z)}
+    out = {}
+    for name, (fn, inp) in parts.items():
+        for kind, f in (("forward", fn), ("gradient", jax.grad(fn))):
+            f = xla_options.jit(f)
+            jax.block_until_ready(f(s.params, inp))
+            start = time.perf_counter()
+            for _ in range(repeats):
+                r = f(s.params, inp)
+            jax.block_until_ready(r)
+            out[f"{name}_{kind}"] = 1e3 * (time.perf_counter() - start) / repeats
+    return out
 
 
 def main(argv=None) -> int:
@@ -101,6 +129,8 @@ def main(argv=None) -> int:
         "ms_per_step_by_kind": dict(sorted(kinds.items(), key=lambda kv: -kv[1])),
         "top_ops": [{"op": n, "ms_per_step": ms, "hlo": describe(n)} for n, ms in top],
     }
+    if not args.naive:
+        result["pass_ms"] = pass_times(s, runner.batches[0])
     print(f"{args.method}{' (naive)' if args.naive else ''}: "
           f"{result['op_ms_per_step']:.1f} ms of op time per step "
           f"({result['wall_ms_per_step_traced']:.1f} ms wall, traced)")
@@ -109,6 +139,9 @@ def main(argv=None) -> int:
     print("largest ops:")
     for row in result["top_ops"]:
         print(f"  {row['ms_per_step']:7.2f} ms  {row['op']}: {row['hlo'][:110]}")
+    if "pass_ms" in result:
+        print("forward / gradient, ms: " + ", ".join(
+            f"{k} {v:.1f}" for k, v in result["pass_ms"].items()))
     write_json(args.json, result)
     return 0
 
