@@ -6,11 +6,12 @@ Locatello et al. (2019), Table 1. Encoder: conv 32 4x4 s2 -> 32 4x4 s2 -> 64 2x2
 
 The deconvolutions are :class:`~disentangle.nn.subpixel.SubPixelConvTranspose`: exactly
 flax's 'SAME' transposed convolution with the same ``kernel [4, 4, in, out]`` and ``bias``
-parameters, computed by phases, with the kernel gradient as one matmul per tap. The
-encoder's strided convolutions are :class:`~disentangle.nn.subpixel.PhaseGradConv`:
-``nnx.Conv`` whose input gradient (a transposed convolution) is computed by phases too.
-Together about 2.7x faster training on CPU than the plain layers
-(benchmarks/train_step.py, docs/performance.md).
+parameters, computed by phases. The encoder's strided convolutions are
+:class:`~disentangle.nn.subpixel.PhaseGradConv`: ``nnx.Conv`` whose input gradient (a
+transposed convolution) is computed by phases too and whose kernel gradient is one
+space-to-depth matmul where that is faster. With the training steps' compiler options
+about 3.5x faster training on CPU than the plain layers (benchmarks/train_step.py,
+docs/performance.md).
 ``deconv_method='lax'`` gives the plain ``lax.conv_transpose`` formulation.
 """
 
