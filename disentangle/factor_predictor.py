@@ -42,6 +42,7 @@ import scipy.special
 from flax import nnx
 
 from disentangle.nn import build_encoder
+from disentangle.nn.trunk import ConvTrunkEncoder
 
 HELD_OUT_MODULUS = 7
 CACHE_VERSION = 2
@@ -70,7 +71,7 @@ def held_out_mask(flat_index: np.ndarray) -> np.ndarray:
     return np.asarray(flat_index) % HELD_OUT_MODULUS == 0
 
 
-class ConvFactorNet(nnx.Module):
+class ConvFactorNet(ConvTrunkEncoder):
     """[n, 64, 64, C] -> logits [n, out_features].
 
     conv 32 5x5 s2 -> 64 3x3 s2 -> 64 3x3 s2 -> 128 3x3 s2 (ReLU, 'SAME') -> FC 256 (ReLU)
@@ -80,19 +81,9 @@ class ConvFactorNet(nnx.Module):
     def __init__(self, in_channels: int, out_features: int, *, rngs: nnx.Rngs):
         chans = (in_channels, 32, 64, 64, 128)
         kernels = (5, 3, 3, 3)
-        self.convs = nnx.List([
-            nnx.Conv(chans[i], chans[i + 1], (kernels[i], kernels[i]), strides=2,
-                     padding="SAME", rngs=rngs)
-            for i in range(4)
-        ])
-        self.fc = nnx.Linear(4 * 4 * chans[-1], 256, rngs=rngs)
-        self.head = nnx.Linear(256, out_features, rngs=rngs)
-
-    def __call__(self, x: jax.Array) -> jax.Array:
-        for conv in self.convs:
-            x = jax.nn.relu(conv(x))
-        x = jax.nn.relu(self.fc(x.reshape(x.shape[0], -1)))
-        return self.head(x)
+        convs = [nnx.Conv(chans[i], chans[i + 1], (kernels[i], kernels[i]), strides=2,
+                          padding="SAME", rngs=rngs) for i in range(4)]
+        super().__init__(convs, 4 * 4 * chans[-1], out_features, rngs=rngs)
 
 
 def _build_network(observation_shape: Sequence[int], out_features: int, seed: int) -> nnx.Module:

@@ -24,6 +24,7 @@ from flax import nnx
 
 from disentangle.nn.losses import RECONSTRUCTION
 from disentangle.nn.networks import NETWORKS
+from disentangle.nn.trunk import ConvTrunkEncoder
 
 KERNEL = 7
 CHANNELS = (32, 32, 64, 64)
@@ -37,24 +38,15 @@ def _check(observation_shape) -> tuple[int, int]:
     return int(observation_shape[0]), int(observation_shape[1])
 
 
-class Conv1DEncoder(nnx.Module):
+class Conv1DEncoder(ConvTrunkEncoder):
     """[n, T, C] -> [n, out_features]."""
 
     def __init__(self, observation_shape, out_features: int, *, rngs: nnx.Rngs):
         length, chans = _check(observation_shape)
         sizes = (chans, *CHANNELS)
-        self.convs = nnx.List([
-            nnx.Conv(sizes[i], sizes[i + 1], (KERNEL,), strides=2, padding="SAME", rngs=rngs)
-            for i in range(len(CHANNELS))
-        ])
-        self.fc = nnx.Linear(length // 16 * CHANNELS[-1], 256, rngs=rngs)
-        self.head = nnx.Linear(256, out_features, rngs=rngs)
-
-    def __call__(self, x: jax.Array) -> jax.Array:
-        for conv in self.convs:
-            x = jax.nn.relu(conv(x))
-        x = jax.nn.relu(self.fc(x.reshape(x.shape[0], -1)))
-        return self.head(x)
+        convs = [nnx.Conv(sizes[i], sizes[i + 1], (KERNEL,), strides=2, padding="SAME",
+                          rngs=rngs) for i in range(len(CHANNELS))]
+        super().__init__(convs, length // 16 * CHANNELS[-1], out_features, rngs=rngs)
 
 
 class Conv1DDecoder(nnx.Module):

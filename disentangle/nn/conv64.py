@@ -21,27 +21,18 @@ import jax
 from flax import nnx
 
 from disentangle.nn.subpixel import PhaseGradConv, SubPixelConvTranspose
+from disentangle.nn.trunk import ConvTrunkEncoder
 
 
-class Conv64Encoder(nnx.Module):
+class Conv64Encoder(ConvTrunkEncoder):
     """[n, 64, 64, C] -> [n, out_features]."""
 
     def __init__(self, in_channels: int, out_features: int, *, rngs: nnx.Rngs):
         chans = (in_channels, 32, 32, 64, 64)
         kernels = (4, 4, 2, 2)
-        self.convs = nnx.List([
-            PhaseGradConv(chans[i], chans[i + 1], (kernels[i], kernels[i]), strides=2,
-                          padding="SAME", rngs=rngs)
-            for i in range(4)
-        ])
-        self.fc = nnx.Linear(4 * 4 * 64, 256, rngs=rngs)
-        self.head = nnx.Linear(256, out_features, rngs=rngs)
-
-    def __call__(self, x: jax.Array) -> jax.Array:
-        for conv in self.convs:
-            x = jax.nn.relu(conv(x))
-        x = jax.nn.relu(self.fc(x.reshape(x.shape[0], -1)))
-        return self.head(x)
+        convs = [PhaseGradConv(chans[i], chans[i + 1], (kernels[i], kernels[i]), strides=2,
+                               padding="SAME", rngs=rngs) for i in range(4)]
+        super().__init__(convs, 4 * 4 * 64, out_features, rngs=rngs)
 
 
 class Conv64Decoder(nnx.Module):
