@@ -20,7 +20,9 @@ Variants: ``jax`` (the project's step: sub-pixel transposed convolutions, encode
 convolutions with phase input gradients and space-to-depth kernel gradients, compiled with
 ``disentangle.xla_options``), ``jax_xla_default`` (the same layers compiled with XLA's
 default options), ``jax_lax`` (plain ``lax.conv_transpose`` / ``lax.conv_general_dilated``
-with XLA's gradients and default options: the naive Flax NNX formulation), ``torch``.
+with XLA's gradients and default options: the naive Flax NNX formulation), ``torch``;
+with ``--kernel-grad-ab`` also ``jax_xla_kernel_grad`` (the project's step with XLA's own
+encoder kernel gradients instead of the space-to-depth matmul).
 """
 
 from __future__ import annotations
@@ -57,19 +59,35 @@ def make_config(method: str, batch_size: int = 64):
     return config
 
 
-def naive(s: train_lib.Setup) -> train_lib.Setup:
-    """The same Setup computed the plain way: ``lax.conv_transpose`` decoder, encoder
-    convolutions with XLA's own gradients (what ``nnx.ConvTranspose``/``nnx.Conv`` do)."""
+def _edited(s: train_lib.Setup, edit) -> train_lib.Setup:
+    """``s`` with ``edit(model)`` applied to a fresh copy of its model (same parameters)."""
     from flax import nnx
 
     model = s.model()
-    for deconv in model.decoder.deconvs:
-        deconv.method = "lax"
-    for conv in model.encoder.convs:
-        conv.method = "lax"
+    edit(model)
     graphdef, params, rest = nnx.split(model, nnx.Param, ...)
     return train_lib.Setup(s.config, s.dataset, graphdef, params, rest, s.tx,
                            s.tx.init(params))
+
+
+def naive(s: train_lib.Setup) -> train_lib.Setup:
+    """The same Setup computed the plain way: ``lax.conv_transpose`` decoder, encoder
+    convolutions with XLA's own gradients (what ``nnx.ConvTranspose``/``nnx.Conv`` do)."""
+    def edit(model):
+        for deconv in model.decoder.deconvs:
+            deconv.method = "lax"
+        for conv in model.encoder.convs:
+            conv.method = "lax"
+    return _edited(s, edit)
+
+
+def xla_kernel_grad(s: train_lib.Setup) -> train_lib.Setup:
+    """The project's layers, but XLA's own encoder kernel gradients (no space-to-depth
+    matmul)."""
+    def edit(model):
+        for conv in model.encoder.convs:
+            conv.kernel_grad = "lax"
+    return _edited(s, edit)
 
 
 class JaxRunner:
@@ -232,6 +250,8 @@ def bench_method(method: str, args) -> dict:
     batches = np.stack([dataset.sample(args.batch_size, rng)[1] for _ in range(8)])
     s = train_lib.setup(config, dataset)
     runners = {"jax": JaxRunner(s, batches).run}
+    if args.kernel_grad_ab:
+        runners["jax_xla_kernel_grad"] = JaxRunner(xla_kernel_grad(s), batches).run
     if not args.no_lax:
         with xla_options.xla_defaults():  # what plain Flax code gets
             runners["jax_xla_default"] = JaxRunner(s, batches).run
@@ -263,6 +283,9 @@ def bench_method(method: str, args) -> dict:
             j / t for j, t in zip(ips["jax"], ips["jax_lax"]))
         out["speedup_compiler_options"] = statistics.median(
             j / t for j, t in zip(ips["jax"], ips["jax_xla_default"]))
+    if "jax_xla_kernel_grad" in ips:
+        out["speedup_s2d_kernel_grad"] = statistics.median(
+            j / t for j, t in zip(ips["jax"], ips["jax_xla_kernel_grad"]))
     return out
 
 
@@ -274,7 +297,10 @@ def main(argv=None) -> int:
     p.add_argument("--steps", type=int, default=20, help="steps per timed repeat")
     p.add_argument("--repeats", type=int, default=7)
     p.add_argument("--warmup", type=int, default=5)
-    p.add_argument("--no-lax", action="store_true", help="skip the lax.conv_transpose variant")
+    p.add_argument("--no-lax", action="store_true",
+                   help="skip the naive and XLA-default-options variants")
+    p.add_argument("--kernel-grad-ab", action="store_true",
+                   help="add jax_xla_kernel_grad: XLA's own encoder kernel gradients")
     args = p.parse_args(argv)
     results = {
         "benchmark": "train_step",

@@ -165,3 +165,17 @@ def test_s2d_kernel_grad_equals_autodiff(k, s, cin, cout, h, w, pad):
     got = s2d_kernel_grad(x, dy, kernel.shape, (s, s), pad, precision="highest")
     ref = vjp(dy)[0]
     np.testing.assert_allclose(got, ref, rtol=1e-5, atol=1e-5 * float(jnp.abs(ref).max()))
+
+
+@pytest.mark.parametrize("kernel_grad,cin", [("s2d", 2), ("lax", 8)])
+def test_phase_grad_conv_kernel_grad_choices_agree(kernel_grad, cin):
+    """Forcing the form 'auto' would not pick gives the same kernel gradient."""
+    ref = nnx.Conv(cin, 3, (4, 4), strides=2, padding="SAME", rngs=nnx.Rngs(0))
+    new = PhaseGradConv(cin, 3, (4, 4), strides=2, padding="SAME", rngs=nnx.Rngs(0),
+                        kernel_grad=kernel_grad)
+    x = jax.random.normal(jax.random.key(1), (2, 8, 8, cin))
+    loss = lambda layer: jnp.sum(jnp.sin(layer(x)))
+    np.testing.assert_allclose(nnx.grad(loss)(new).kernel[...], nnx.grad(loss)(ref).kernel[...],
+                               rtol=1e-5, atol=1e-4)
+    with pytest.raises(ValueError, match="kernel_grad='bogus'"):
+        PhaseGradConv(cin, 3, (4, 4), strides=2, rngs=nnx.Rngs(0), kernel_grad="bogus")

@@ -185,14 +185,18 @@ def same_padding(n: int, k: int, s: int) -> tuple[int, int]:
     return total // 2, total - total // 2
 
 
-@functools.partial(jax.custom_vjp, nondiff_argnums=(2, 3, 4))
+KERNEL_GRADS = ("auto", "s2d", "lax")
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(2, 3, 4, 5))
 def strided_conv(x: jax.Array, kernel: jax.Array, strides: tuple[int, int],
-                 padding: tuple[tuple[int, int], tuple[int, int]], precision=None
-                 ) -> jax.Array:
+                 padding: tuple[tuple[int, int], tuple[int, int]], precision=None,
+                 kernel_grad: str = "auto") -> jax.Array:
     """``lax.conv_general_dilated(x, kernel, strides, padding)`` (NHWC, HWIO) whose input
     gradient is computed by phases (:func:`conv_grad_taps`) instead of XLA's dilated
     convolution (for stride 2 the same numbers, about 4x faster on XLA:CPU), and whose
-    kernel gradient is :func:`s2d_kernel_grad` where that is faster
+    kernel gradient is :func:`s2d_kernel_grad` (``kernel_grad='s2d'``), XLA's own
+    (``'lax'``) or, for ``'auto'``, the former where it is faster
     (:func:`_uses_s2d_kernel_grad`).
 
     Needs each input axis = stride x output axis (e.g. 'SAME' with an even size).
@@ -201,8 +205,8 @@ def strided_conv(x: jax.Array, kernel: jax.Array, strides: tuple[int, int],
                                         dimension_numbers=_DIMS, precision=precision)
 
 
-def _strided_conv_fwd(x, kernel, strides, padding, precision):
-    return strided_conv(x, kernel, strides, padding, precision), (x, kernel)
+def _strided_conv_fwd(x, kernel, strides, padding, precision, kernel_grad):
+    return strided_conv(x, kernel, strides, padding, precision, kernel_grad), (x, kernel)
 
 
 def s2d_kernel_grad(x: jax.Array, dy: jax.Array, kernel_shape, strides, padding,
@@ -218,7 +222,7 @@ def s2d_kernel_grad(x: jax.Array, dy: jax.Array, kernel_shape, strides, padding,
     grid, the offset a becomes a shift of the flat index by ``a_h W_b + a_w``, and all taps
     come from one ``[s^2 C_in, P] x [P, m^2 C_out]`` matmul against the shifted copies of
     dL/dy (P = n H_b W_b). XLA:CPU's own form first transposes the activations so that the
-    batch is the minor axis; with this matmul the conv64 train step is ~5% faster
+    batch is the minor axis; with this matmul the conv64 train step is 3-5% faster
     (docs/performance.md).
     """
     kh, kw, c_in, c_out = kernel_shape
@@ -250,13 +254,14 @@ def _uses_s2d_kernel_grad(kernel_shape, strides) -> bool:
     return c_in > 4 and (kh > strides[0] or kw > strides[1])
 
 
-def _strided_conv_bwd(strides, padding, precision, residuals, dy):
+def _strided_conv_bwd(strides, padding, precision, kernel_grad, residuals, dy):
     x, kernel = residuals
     (kh, kw), (sh, sw) = kernel.shape[:2], strides
     # dL/dx[s m + r] = sum_t dL/dy[m + d_t] w[t]^T  (channels of w swapped)
     dx = phase_sum(dy, jnp.swapaxes(kernel, 2, 3), conv_grad_taps(kh, sh, padding[0][0]),
                    conv_grad_taps(kw, sw, padding[1][0]), precision)
-    if _uses_s2d_kernel_grad(kernel.shape, strides):
+    if kernel_grad == "s2d" or (kernel_grad == "auto"
+                                and _uses_s2d_kernel_grad(kernel.shape, strides)):
         dw = s2d_kernel_grad(x, dy, kernel.shape, strides, padding, precision)
     else:
         _, vjp_kernel = jax.vjp(
@@ -277,14 +282,18 @@ class PhaseGradConv(nnx.Conv):
     Covered: 2-D NHWC inputs with one batch axis, 'SAME' padding, strides > 1 with every
     input axis divisible by its stride and kernel >= stride, no dilation, one feature
     group, no mask. Anything else, or ``method='lax'``, is the parent's
-    ``lax.conv_general_dilated`` with XLA's own gradient.
+    ``lax.conv_general_dilated`` with XLA's own gradient. ``kernel_grad``: how the phase
+    path computes the kernel gradient (:data:`KERNEL_GRADS`, see :func:`strided_conv`).
     """
 
-    def __init__(self, *args, method: str = "phase", **kwargs):
+    def __init__(self, *args, method: str = "phase", kernel_grad: str = "auto", **kwargs):
         if method not in ("phase", "lax"):
             raise ValueError(f"PhaseGradConv method={method!r}; accepted: 'phase', 'lax'")
+        if kernel_grad not in KERNEL_GRADS:
+            raise ValueError(f"PhaseGradConv kernel_grad={kernel_grad!r}; accepted: "
+                             f"{KERNEL_GRADS}")
         super().__init__(*args, **kwargs)
-        self.method = method
+        self.method, self.kernel_grad = method, kernel_grad
 
     def _plan(self, inputs: jax.Array):
         """(strides, padding pairs) when :func:`strided_conv` covers ``inputs``, else None."""
@@ -313,7 +322,7 @@ class PhaseGradConv(nnx.Conv):
         kernel = self.kernel[...]
         bias = self.bias[...] if self.bias is not None else None
         inputs, kernel, bias = self.promote_dtype((inputs, kernel, bias), dtype=self.dtype)
-        y = strided_conv(inputs, kernel, *plan, self.precision)
+        y = strided_conv(inputs, kernel, *plan, self.precision, self.kernel_grad)
         return y if bias is None else y + bias
 
 
