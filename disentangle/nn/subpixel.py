@@ -222,7 +222,7 @@ def s2d_kernel_grad(x: jax.Array, dy: jax.Array, kernel_shape, strides, padding,
     grid, the offset a becomes a shift of the flat index by ``a_h W_b + a_w``, and all taps
     come from one ``[s^2 C_in, P] x [P, m^2 C_out]`` matmul against the shifted copies of
     dL/dy (P = n H_b W_b). XLA:CPU's own form first transposes the activations so that the
-    batch is the minor axis; with this matmul the conv64 train step is 3-5% faster
+    batch is the minor axis; with this matmul the conv64 train step is 2-5% faster
     (docs/performance.md).
     """
     kh, kw, c_in, c_out = kernel_shape
