@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import argparse
 import json
+import os
 from pathlib import Path
+
+from disentangle import xla_options
 
 
 def write_json(path: str | None, result: dict) -> None:
@@ -12,3 +16,17 @@ def write_json(path: str | None, result: dict) -> None:
         return
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     Path(path).write_text(json.dumps(result, indent=2, default=float) + "\n")
+
+
+def add_xla_process_arg(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--xla-process-defaults", action="store_true",
+                        help="leave XLA_FLAGS as they are (the CLI adds "
+                             "disentangle.xla_options.PROCESS_FLAGS)")
+
+
+def apply_xla_process_flags(args: argparse.Namespace) -> str:
+    """Set the CLI's process-wide XLA flags unless ``--xla-process-defaults``; returns
+    ``XLA_FLAGS`` as the run uses them (for the JSON). Call before any JAX computation."""
+    if not args.xla_process_defaults:
+        xla_options.set_process_flags()
+    return os.environ.get("XLA_FLAGS", "")

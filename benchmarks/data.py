@@ -26,7 +26,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from _common import write_json  # noqa: E402
+from _common import add_xla_process_arg, apply_xla_process_flags, write_json  # noqa: E402
 
 from disentangle import train as train_lib  # noqa: E402
 from disentangle.config import base_config  # noqa: E402
@@ -40,7 +40,9 @@ def main(argv=None) -> int:
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--batches", type=int, default=20, help="batches per timed repeat")
     p.add_argument("--repeats", type=int, default=5)
+    add_xla_process_arg(p)
     args = p.parse_args(argv)
+    xla_flags = apply_xla_process_flags(args)
     bs = args.batch_size
     dataset = get_dataset(args.dataset)
     sampler = dataset.device_sampler()
@@ -90,7 +92,7 @@ def main(argv=None) -> int:
             times[name].append(k / runners[name](k))
     rate = {k: statistics.median(v) for k, v in times.items()}
     result = {
-        "benchmark": "data", "dataset": args.dataset, "batch_size": bs,
+        "benchmark": "data", "dataset": args.dataset, "batch_size": bs, "xla_flags": xla_flags,
         "cpu_count": os.cpu_count(), "jax": jax.__version__,
         "batches_per_sec": rate, "batches_per_sec_all": times,
         "device_sampler_over_step": statistics.median(

@@ -35,7 +35,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from _common import write_json  # noqa: E402
+from _common import add_xla_process_arg, apply_xla_process_flags, write_json  # noqa: E402
 from train_step import JaxRunner, make_config, naive  # noqa: E402
 
 from disentangle import train as train_lib  # noqa: E402
@@ -90,7 +90,9 @@ def main(argv=None) -> int:
                    help="plain lax convolutions and XLA's gradients (the benchmark's jax_lax)")
     p.add_argument("--steps", type=int, default=10)
     p.add_argument("--top", type=int, default=15)
+    add_xla_process_arg(p)
     args = p.parse_args(argv)
+    xla_flags = apply_xla_process_flags(args)
 
     config = make_config(args.method)
     dataset = get_dataset("dsprites")
@@ -123,6 +125,7 @@ def main(argv=None) -> int:
 
     result = {
         "benchmark": "profile_step", "method": args.method, "naive": args.naive,
+        "xla_flags": xla_flags,
         "steps": args.steps, "load_average_start": os.getloadavg(), "jax": jax.__version__,
         "op_ms_per_step": sum(per_op.values()),
         "wall_ms_per_step_traced": 1e3 * wall / args.steps,

@@ -41,7 +41,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from _common import write_json  # noqa: E402
+from _common import add_xla_process_arg, apply_xla_process_flags, write_json  # noqa: E402
 
 from disentangle import train as train_lib  # noqa: E402
 from disentangle import xla_options  # noqa: E402
@@ -301,7 +301,9 @@ def main(argv=None) -> int:
                    help="skip the naive and XLA-default-options variants")
     p.add_argument("--kernel-grad-ab", action="store_true",
                    help="add jax_xla_kernel_grad: XLA's own encoder kernel gradients")
+    add_xla_process_arg(p)
     args = p.parse_args(argv)
+    xla_flags = apply_xla_process_flags(args)
     results = {
         "benchmark": "train_step",
         "batch_size": args.batch_size, "steps_per_repeat": args.steps,
@@ -309,7 +311,7 @@ def main(argv=None) -> int:
         "cpu_count": os.cpu_count(), "load_average_start": os.getloadavg(),
         "jax": jax.__version__, "devices": [str(d) for d in jax.devices()],
         "platform": platform.platform(),
-        "xla_flags": os.environ.get("XLA_FLAGS", ""),
+        "xla_flags": xla_flags,
         "compiler_options": xla_options.compiler_options(),
         "results": [],
     }

@@ -31,7 +31,7 @@ import jax.numpy as jnp
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from _common import write_json  # noqa: E402
+from _common import add_xla_process_arg, apply_xla_process_flags, write_json  # noqa: E402
 
 from disentangle import train as train_lib  # noqa: E402
 from disentangle import xla_options  # noqa: E402
@@ -53,7 +53,9 @@ def main(argv=None) -> int:
     p.add_argument("--cores", type=int, help="pin this process to its first N cores")
     p.add_argument("--scaling", action="store_true",
                    help="also time the sequential runs pinned to one core (subprocess)")
+    add_xla_process_arg(p)
     args = p.parse_args(argv)
+    xla_flags = apply_xla_process_flags(args)
     if args.cores:  # before the first jax.devices(): XLA sizes its thread pool from this
         os.sched_setaffinity(0, sorted(os.sched_getaffinity(0))[:args.cores])
     variants = args.variants.split(",")
@@ -122,6 +124,7 @@ def main(argv=None) -> int:
     ips = {k: [n * args.batch_size * args.steps / t for t in v] for k, v in times.items()}
     result = {
         "benchmark": "vmap_seeds", "method": args.method, "network": args.network, "seeds": n,
+        "xla_flags": xla_flags,
         "batch_size": args.batch_size, "steps_per_repeat": args.steps, "repeats": args.repeats,
         "cpu_count": os.cpu_count(), "cores_used": len(os.sched_getaffinity(0)),
         "jax": jax.__version__, "compiler_options": xla_options.compiler_options(),

@@ -13,6 +13,13 @@ which made the conv64 beta-VAE train step ~1.3x faster on 2 cores
 options are passed per program (``jax.jit(..., compiler_options=...)``), never through the
 process-wide ``XLA_FLAGS``; a user who sets the same flag in ``XLA_FLAGS`` keeps theirs.
 On other backends, or if this jaxlib does not know the option, nothing is passed.
+
+Some flags XLA takes only from the environment (a per-program value is accepted and
+ignored). :func:`set_process_flags` adds those of :data:`PROCESS_FLAGS` to ``XLA_FLAGS``
+before JAX initialises its backends; the ``disentangle`` CLI and the benchmarks call it
+first thing, library users may call it themselves. On this CPU, turning off XLA:CPU's
+concurrency-optimised scheduler made the conv64 steps 5-7% faster and members executed
+side by side (``train.members_exec=unroll``) ~20% faster (docs/performance.md).
 """
 
 from __future__ import annotations
@@ -26,6 +33,8 @@ import jax
 YNN_FUSION_TYPE = "xla_cpu_experimental_ynn_fusion_type"
 CPU_OPTIONS = {YNN_FUSION_TYPE: "LIBRARY_FUSION_TYPE_INDIVIDUAL_DOT,LIBRARY_FUSION_TYPE_REDUCE"}
 _use_options = True
+# Flags read only from XLA_FLAGS (CPU-only; harmless elsewhere).
+PROCESS_FLAGS = {"xla_cpu_enable_concurrency_optimized_scheduler": "false"}
 
 
 @functools.cache
@@ -46,6 +55,21 @@ def compiler_options(backend: str | None = None) -> dict[str, str] | None:
     if not _use_options or backend != "cpu" or YNN_FUSION_TYPE in os.environ.get("XLA_FLAGS", ""):
         return None
     return dict(CPU_OPTIONS) if _accepted(backend) else None
+
+
+def set_process_flags() -> list[str]:
+    """Append the :data:`PROCESS_FLAGS` the user has not set to ``XLA_FLAGS``; returns the
+    flags added. Does nothing once JAX's backends exist (XLA has read its flags by then)."""
+    from jax._src import xla_bridge
+
+    if xla_bridge.backends_are_initialized():
+        return []
+    current = os.environ.get("XLA_FLAGS", "")
+    added = [f"--{name}={value}" for name, value in PROCESS_FLAGS.items()
+             if name not in current]
+    if added:
+        os.environ["XLA_FLAGS"] = " ".join([current, *added]).strip()
+    return added
 
 
 @contextlib.contextmanager

@@ -12,6 +12,7 @@ import importlib
 import pkgutil
 import sys
 
+from disentangle import xla_options
 from disentangle.errors import UserError
 from experiments import commands
 
@@ -28,6 +29,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    xla_options.set_process_flags()  # before anything runs on a JAX backend
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args) or 0)
