@@ -33,8 +33,10 @@ import jax
 YNN_FUSION_TYPE = "xla_cpu_experimental_ynn_fusion_type"
 CPU_OPTIONS = {YNN_FUSION_TYPE: "LIBRARY_FUSION_TYPE_INDIVIDUAL_DOT,LIBRARY_FUSION_TYPE_REDUCE"}
 _use_options = True
-# Flags read only from XLA_FLAGS (CPU-only; harmless elsewhere).
+# Flags read only from XLA_FLAGS (CPU-only; harmless elsewhere). XLA aborts the process on
+# an unknown flag, so they are set only on the jaxlib series they were verified with.
 PROCESS_FLAGS = {"xla_cpu_enable_concurrency_optimized_scheduler": "false"}
+PROCESS_FLAGS_JAXLIB = "0.10."
 
 
 @functools.cache
@@ -59,10 +61,14 @@ def compiler_options(backend: str | None = None) -> dict[str, str] | None:
 
 def set_process_flags() -> list[str]:
     """Append the :data:`PROCESS_FLAGS` the user has not set to ``XLA_FLAGS``; returns the
-    flags added. Does nothing once JAX's backends exist (XLA has read its flags by then)."""
+    flags added. Does nothing once JAX's backends exist (XLA has read its flags by then) or
+    on a jaxlib outside :data:`PROCESS_FLAGS_JAXLIB` (a flag it does not know would abort
+    the process)."""
+    import jaxlib.version
     from jax._src import xla_bridge
 
-    if xla_bridge.backends_are_initialized():
+    if (xla_bridge.backends_are_initialized()
+            or not jaxlib.version.__version__.startswith(PROCESS_FLAGS_JAXLIB)):
         return []
     current = os.environ.get("XLA_FLAGS", "")
     added = [f"--{name}={value}" for name, value in PROCESS_FLAGS.items()

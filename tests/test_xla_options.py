@@ -63,3 +63,18 @@ def test_process_flags_set_before_backends_only():
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
                          text=True, check=True).stdout.strip().splitlines()[-1]
     assert out == "[]|[]|[]"
+
+
+def test_process_flags_not_set_on_an_unverified_jaxlib():
+    """A jaxlib outside PROCESS_FLAGS_JAXLIB gets nothing (XLA aborts on unknown flags)."""
+    import os
+    import subprocess
+    import sys
+
+    code = ("import os; from disentangle import xla_options as xo; import jaxlib.version; "
+            "jaxlib.version.__version__ = '9.9.0'; "
+            "print(xo.set_process_flags(), os.environ.get('XLA_FLAGS'), sep='|')")
+    env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
+                         text=True, check=True).stdout.strip().splitlines()[-1]
+    assert out == "[]|None"
