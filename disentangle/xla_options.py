@@ -8,7 +8,7 @@ YNNPACK for single dots and reductions only::
 
     xla_cpu_experimental_ynn_fusion_type = INDIVIDUAL_DOT,REDUCE
 
-which made the conv64 beta-VAE train step ~1.3x faster on 2 cores
+which made the conv64 train steps 1.25-1.45x faster on 2 cores
 (``benchmarks/train_step.py``, variant ``jax_xla_default``; docs/performance.md). The
 options are passed per program (``jax.jit(..., compiler_options=...)``), never through the
 process-wide ``XLA_FLAGS``; a user who sets the same flag in ``XLA_FLAGS`` keeps theirs.
@@ -18,7 +18,7 @@ Some flags XLA takes only from the environment (a per-program value is accepted 
 ignored). :func:`set_process_flags` adds those of :data:`PROCESS_FLAGS` to ``XLA_FLAGS``
 before JAX initialises its backends; the ``disentangle`` CLI and the benchmarks call it
 first thing, library users may call it themselves. On this CPU, turning off XLA:CPU's
-concurrency-optimised scheduler made the conv64 steps 5-7% faster and members executed
+concurrency-optimised scheduler made the conv64 steps ~6% faster and members executed
 side by side (``train.members_exec=unroll``) ~20% faster (docs/performance.md).
 """
 
