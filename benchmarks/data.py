@@ -26,7 +26,13 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from _common import add_xla_process_arg, apply_xla_process_flags, write_json  # noqa: E402
+from _common import (  # noqa: E402
+    add_xla_process_arg,
+    apply_xla_process_flags,
+    interleaved,
+    median_ratio,
+    write_json,
+)
 
 from disentangle import train as train_lib  # noqa: E402
 from disentangle.config import base_config  # noqa: E402
@@ -83,22 +89,17 @@ def main(argv=None) -> int:
         return time.perf_counter() - start
 
     runners = {"device_sampler": run_device, "host_batches": run_host, "train_step": run_step}
-    for run in runners.values():
-        run(2)
-    times = {k: [] for k in runners}
-    for r in range(args.repeats):
-        for name in (list(runners) if r % 2 == 0 else list(runners)[::-1]):
-            k = args.batches if name != "train_step" else max(2, args.batches // 4)
-            times[name].append(k / runners[name](k))
+    work = {"device_sampler": args.batches, "host_batches": args.batches,
+            "train_step": max(2, args.batches // 4)}
+    seconds = interleaved(runners, args.repeats, work)
+    times = {name: [work[name] / t for t in ts] for name, ts in seconds.items()}  # per second
     rate = {k: statistics.median(v) for k, v in times.items()}
     result = {
         "benchmark": "data", "dataset": args.dataset, "batch_size": bs, "xla_flags": xla_flags,
         "cpu_count": os.cpu_count(), "jax": jax.__version__,
         "batches_per_sec": rate, "batches_per_sec_all": times,
-        "device_sampler_over_step": statistics.median(
-            d / t for d, t in zip(times["device_sampler"], times["train_step"])),
-        "host_batches_over_step": statistics.median(
-            h / t for h, t in zip(times["host_batches"], times["train_step"])),
+        "device_sampler_over_step": median_ratio(times["device_sampler"], times["train_step"]),
+        "host_batches_over_step": median_ratio(times["host_batches"], times["train_step"]),
         "load_average_end": os.getloadavg(),
     }
     print(f"device sampler {rate['device_sampler']:.1f}, host {rate['host_batches']:.1f} "

@@ -41,7 +41,13 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from _common import add_xla_process_arg, apply_xla_process_flags, write_json  # noqa: E402
+from _common import (  # noqa: E402
+    add_xla_process_arg,
+    apply_xla_process_flags,
+    interleaved,
+    median_ratio,
+    write_json,
+)
 
 from disentangle import train as train_lib  # noqa: E402
 from disentangle import xla_options  # noqa: E402
@@ -258,34 +264,23 @@ def bench_method(method: str, args) -> dict:
             runners["jax_lax"] = JaxRunner(naive(s), batches).run
     torch_run, diff = torch_reference(method, config, s.model(), batches)
     runners["torch"] = torch_run
-    for run in runners.values():  # warm-up: compile, allocate
-        run(args.warmup)
-    times = {name: [] for name in runners}
-    names = list(runners)
-    for r in range(args.repeats):
-        order = names if r % 2 == 0 else names[::-1]
-        for name in order:
-            times[name].append(runners[name](args.steps))
+    times = interleaved(runners, args.repeats, dict.fromkeys(runners, args.steps),
+                        warmup=args.warmup)
     ips = {n: [args.steps * args.batch_size / t for t in ts] for n, ts in times.items()}
     out = {
         "method": method,
         "images_per_sec": {n: statistics.median(v) for n, v in ips.items()},
         "images_per_sec_all": ips,
-        "ratio_jax_over_torch": statistics.median(
-            j / t for j, t in zip(ips["jax"], ips["torch"])),
+        "ratio_jax_over_torch": median_ratio(ips["jax"], ips["torch"]),
         "max_abs_logit_diff": diff,
         "torch_threads": torch.get_num_threads(),
     }
     if "jax_lax" in ips:
-        out["ratio_jax_lax_over_torch"] = statistics.median(
-            j / t for j, t in zip(ips["jax_lax"], ips["torch"]))
-        out["speedup_project_over_naive"] = statistics.median(
-            j / t for j, t in zip(ips["jax"], ips["jax_lax"]))
-        out["speedup_compiler_options"] = statistics.median(
-            j / t for j, t in zip(ips["jax"], ips["jax_xla_default"]))
+        out["ratio_jax_lax_over_torch"] = median_ratio(ips["jax_lax"], ips["torch"])
+        out["speedup_project_over_naive"] = median_ratio(ips["jax"], ips["jax_lax"])
+        out["speedup_compiler_options"] = median_ratio(ips["jax"], ips["jax_xla_default"])
     if "jax_xla_kernel_grad" in ips:
-        out["speedup_s2d_kernel_grad"] = statistics.median(
-            j / t for j, t in zip(ips["jax"], ips["jax_xla_kernel_grad"]))
+        out["speedup_s2d_kernel_grad"] = median_ratio(ips["jax"], ips["jax_xla_kernel_grad"])
     return out
 
 

@@ -31,7 +31,13 @@ import jax.numpy as jnp
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from _common import add_xla_process_arg, apply_xla_process_flags, write_json  # noqa: E402
+from _common import (  # noqa: E402
+    add_xla_process_arg,
+    apply_xla_process_flags,
+    interleaved,
+    median_ratio,
+    write_json,
+)
 
 from disentangle import train as train_lib  # noqa: E402
 from disentangle import xla_options  # noqa: E402
@@ -115,12 +121,7 @@ def main(argv=None) -> int:
     runners = {how: members_runner(how) for how in programs}
     if "sequential" in variants:
         runners["sequential"] = run_sequential
-    for run in runners.values():
-        run(2)
-    times = {k: [] for k in runners}
-    for r in range(args.repeats):
-        for name in (list(runners) if r % 2 == 0 else list(runners)[::-1]):
-            times[name].append(runners[name](args.steps))
+    times = interleaved(runners, args.repeats, dict.fromkeys(runners, args.steps))
     ips = {k: [n * args.batch_size * args.steps / t for t in v] for k, v in times.items()}
     result = {
         "benchmark": "vmap_seeds", "method": args.method, "network": args.network, "seeds": n,
@@ -131,8 +132,7 @@ def main(argv=None) -> int:
         "devices": [str(d) for d in jax.devices()],
         "member_images_per_sec": {k: statistics.median(v) for k, v in ips.items()},
         "member_images_per_sec_all": ips,
-        **{f"speedup_{how}_over_sequential": statistics.median(
-            v / s for v, s in zip(ips[how], ips["sequential"]))
+        **{f"speedup_{how}_over_sequential": median_ratio(ips[how], ips["sequential"])
            for how in programs if "sequential" in ips},
         "members_exec_auto": train_lib.resolve_members_exec("auto"),
         "compile_seconds": compile_s,
