@@ -48,7 +48,7 @@ def load_run(path: str | Path, step: int | None = None) -> Run:
               "bad_step": jnp.asarray(train_lib.NO_BAD_STEP, jnp.int32)}
     if step is not None and step not in manager.all_steps():
         raise UserError(f"{path} has no checkpoint at step {step}; it has {manager.all_steps()}")
-    restored = train_lib.restore_latest(manager, target, step)
+    restored = train_lib.restore_checkpoint(manager, target, step)
     manager.close()
     if restored is None:
         raise UserError(f"{path} has no checkpoint yet; train it first")

@@ -227,7 +227,7 @@ def _target(s: Setup, bad_step) -> dict:
     return {"params": s.params, "opt_state": s.opt_state, "bad_step": bad_step}
 
 
-def restore_latest(manager: ocp.CheckpointManager, target: dict,
+def restore_checkpoint(manager: ocp.CheckpointManager, target: dict,
                    step: int | None = None) -> tuple[int, dict] | None:
     """(step, state) of the given or latest finalised checkpoint, or None if there is none."""
     step = manager.latest_step() if step is None else step
@@ -328,7 +328,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path, *
 
     manager = checkpoint_manager(workdir, tc.get("keep_checkpoints", 3))
     bad_step = jnp.asarray(NO_BAD_STEP, jnp.int32)
-    restored = restore_latest(manager, _target(s, bad_step))
+    restored = restore_checkpoint(manager, _target(s, bad_step))
     start = 0
     if restored is not None:
         start, state = restored
@@ -562,8 +562,7 @@ def train_members(config: ml_collections.ConfigDict, workdir: str | Path, *,
     start = max(common) if common else 0
     for s, m in zip(setups, managers):
         if start:
-            abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, _target(s, bad_step))
-            state = m.restore(start, args=ocp.args.StandardRestore(abstract))
+            _, state = restore_checkpoint(m, _target(s, bad_step), start)
             s.params, s.opt_state = state["params"], state["opt_state"]
     for d in dirs:
         if primary:
