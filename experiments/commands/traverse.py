@@ -12,11 +12,6 @@ from pathlib import Path
 from disentangle.cache import cache_dir
 
 
-def default_cache_dir() -> str:
-    """Where factor predictors are cached: $DISENTANGLE_CACHE or ~/.cache/disentangle."""
-    return str(cache_dir())
-
-
 def add_parser(subparsers) -> None:
     p = subparsers.add_parser("traverse", help="latent traversals (linear or potential flow)")
     p.add_argument("run", help="run directory")
@@ -64,7 +59,7 @@ def run(args) -> int:
     options = TraverseOptions(num_seeds=args.seeds, num_steps=args.steps, quantiles=(lo, hi),
                               num_codes=args.num_codes, flow=flow, score=not args.no_score,
                               predictor_steps=args.predictor_steps,
-                              cache_dir=args.cache_dir or default_cache_dir(), scale=args.scale)
+                              cache_dir=args.cache_dir or str(cache_dir()), scale=args.scale)
     result = traverse_run(args.run, args.method, options)
     for path in result["figures"]:
         print(f"wrote {path}")
