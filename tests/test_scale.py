@@ -10,6 +10,7 @@ import textwrap
 from pathlib import Path
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 import pytest
 
@@ -131,3 +132,33 @@ def test_sharded_batch_equals_single_device(make_config, tmp_path):
     for a, b in zip(sharded, single):
         for key in ("loss", "reconstruction", "kl"):
             np.testing.assert_allclose(a[key], b[key], rtol=1e-5, err_msg=key)
+
+
+def test_members_non_finite_loss_names_the_member_and_its_checkpoint(make_config, tmp_path,
+                                                                     monkeypatch):
+    """Member 1's parameters turn NaN from step 5: the error names that member's directory,
+    step 5 and its step-3 checkpoint; member 0 is untouched."""
+    config = make_config("ae", steps=9, **{"train.num_seeds": 2, "train.checkpoint_every": 3})
+    real_make = train_lib.make_members_step
+
+    def make_poisoned(*args, **kwargs):
+        step = real_make(*args, **kwargs)
+
+        def poisoned(params, opt_state, bad, t, *rest):
+            if int(t) >= 5:
+                nan_member_1 = jnp.asarray([1.0, np.nan])
+                params = jax.tree.map(
+                    lambda p: p * nan_member_1.reshape((2,) + (1,) * (p.ndim - 1)), params)
+            return step(params, opt_state, bad, t, *rest)
+
+        return poisoned
+
+    monkeypatch.setattr(train_lib, "make_members_step", make_poisoned)
+    with pytest.raises(train_lib.NonFiniteLossError,
+                       match=r"step 5 of member .*seed1; the last good checkpoint is step 3"):
+        train_lib.train_and_evaluate(config, tmp_path, progress=False)
+    for member in ("seed0", "seed1"):
+        ckpts = sorted(int(p.name) for p in (tmp_path / member / "checkpoints").iterdir()
+                       if p.name.isdigit())
+        assert ckpts == [3]
+        assert train_lib.read_log(tmp_path / member)[-1]["step"] == 4
