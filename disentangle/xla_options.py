@@ -18,8 +18,8 @@ Some flags XLA takes only from the environment (a per-program value is accepted 
 ignored). :func:`set_process_flags` adds those of :data:`PROCESS_FLAGS` to ``XLA_FLAGS``
 before JAX initialises its backends; the ``disentangle`` CLI and the benchmarks call it
 first thing, library users may call it themselves. On this CPU, turning off XLA:CPU's
-concurrency-optimised scheduler made the conv64 steps ~6% faster and members executed
-side by side (``train.members_exec=unroll``) ~20% faster (docs/performance.md).
+concurrency-optimised scheduler made the conv64 train step ~6% faster and the members
+benchmark ~25% faster (``benchmarks/vmap_seeds.py``; docs/performance.md).
 """
 
 from __future__ import annotations
