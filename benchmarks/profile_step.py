@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import collections
+import contextlib
 import gzip
 import json
 import os
@@ -99,18 +100,17 @@ def main(argv=None) -> int:
     rng = np.random.default_rng(0)
     batches = np.stack([dataset.sample(config.train.batch_size, rng)[1] for _ in range(4)])
     s = train_lib.setup(config, dataset)
-    if args.naive:
-        with xla_options.xla_defaults():
-            runner = JaxRunner(naive(s), batches)
-    else:
-        runner = JaxRunner(s, batches)
+    runner = JaxRunner(naive(s), batches, xla_defaults=True) if args.naive else JaxRunner(
+        s, batches)
     runner.run(3)  # compile, warm up
     with tempfile.TemporaryDirectory() as tmp:
         with jax.profiler.trace(tmp, create_perfetto_trace=True):
             wall = runner.run(args.steps)
         per_op = {k: v / args.steps / 1e3 for k, v in op_times(tmp, "jit_step_fn").items()}
-    hlo = runner.step_fn.lower(runner.params, runner.opt_state, runner.bad,
-                               jnp.asarray(1, jnp.int32), runner.batches[0]).compile().as_text()
+    with xla_options.xla_defaults() if args.naive else contextlib.nullcontext():
+        hlo = runner.step_fn.lower(runner.params, runner.opt_state, runner.bad,
+                                   jnp.asarray(1, jnp.int32),
+                                   runner.batches[0]).compile().as_text()
     kinds: dict[str, float] = collections.defaultdict(float)
     for name, ms in per_op.items():
         kinds[re.sub(r"[._]\d+$", "", name)] += ms

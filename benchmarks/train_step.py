@@ -28,6 +28,7 @@ encoder kernel gradients instead of the space-to-depth matmul).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import platform
 import statistics
@@ -99,8 +100,9 @@ def xla_kernel_grad(s: train_lib.Setup) -> train_lib.Setup:
 class JaxRunner:
     """The project's jitted train step on a fixed pool of batches."""
 
-    def __init__(self, s: train_lib.Setup, batches: np.ndarray):
+    def __init__(self, s: train_lib.Setup, batches: np.ndarray, xla_defaults: bool = False):
         self.step_fn = train_lib.make_train_step(s)
+        self.xla_defaults = xla_defaults  # compile and run with XLA's default options
         copy = lambda t: jax.tree.map(jnp.copy, t)  # the step donates its state
         self.params, self.opt_state = copy(s.params), copy(s.opt_state)
         self.bad = jnp.asarray(train_lib.NO_BAD_STEP, jnp.int32)
@@ -108,6 +110,10 @@ class JaxRunner:
         self.t = 0
 
     def run(self, steps: int) -> float:
+        with xla_options.xla_defaults() if self.xla_defaults else contextlib.nullcontext():
+            return self._run(steps)
+
+    def _run(self, steps: int) -> float:
         start = time.perf_counter()
         for _ in range(steps):
             self.t += 1
@@ -259,9 +265,9 @@ def bench_method(method: str, args) -> dict:
     if args.kernel_grad_ab:
         runners["jax_xla_kernel_grad"] = JaxRunner(xla_kernel_grad(s), batches).run
     if not args.no_lax:
-        with xla_options.xla_defaults():  # what plain Flax code gets
-            runners["jax_xla_default"] = JaxRunner(s, batches).run
-            runners["jax_lax"] = JaxRunner(naive(s), batches).run
+        # what plain Flax code gets
+        runners["jax_xla_default"] = JaxRunner(s, batches, xla_defaults=True).run
+        runners["jax_lax"] = JaxRunner(naive(s), batches, xla_defaults=True).run
     torch_run, diff = torch_reference(method, config, s.model(), batches)
     runners["torch"] = torch_run
     times = interleaved(runners, args.repeats, dict.fromkeys(runners, args.steps),

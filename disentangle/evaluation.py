@@ -18,9 +18,8 @@ from typing import Any
 import jax
 import jax.numpy as jnp
 import numpy as np
-from flax import nnx
 
-from disentangle import viz
+from disentangle import viz, xla_options
 from disentangle.represent import represent
 from disentangle.runs import load_run
 
@@ -39,11 +38,14 @@ def to_jsonable(value: Any) -> Any:
     return value
 
 
+_reconstruction_error = xla_options.nnx_jit(lambda m, x: m.reconstruction_error(x))
+
+
 def reconstruction_nll(model, dataset, n: int = 1000, seed: int = 0) -> float:
     """Mean per-example ``model.reconstruction_error`` on n fixed samples."""
     x = dataset.sample(n, np.random.default_rng([seed, 7]))[1]
-    fn = nnx.jit(lambda m, x: m.reconstruction_error(x))
-    losses = [np.asarray(fn(model, jnp.asarray(x[i : i + 250]))) for i in range(0, n, 250)]
+    losses = [np.asarray(_reconstruction_error(model, jnp.asarray(x[i : i + 250])))
+              for i in range(0, n, 250)]
     return float(np.concatenate(losses).mean())
 
 

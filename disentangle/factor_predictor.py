@@ -41,6 +41,7 @@ import optax
 import scipy.special
 from flax import nnx
 
+from disentangle import xla_options
 from disentangle.nn import build_encoder
 from disentangle.nn.trunk import ConvTrunkEncoder
 
@@ -157,7 +158,7 @@ class FactorPredictor:
         return predictor
 
 
-@nnx.jit
+@xla_options.nnx_jit
 def _logits(network: nnx.Module, x: jax.Array) -> jax.Array:
     return network(x)
 
@@ -288,13 +289,13 @@ def train_factor_predictor(dataset, *, cache_dir: str | Path | None = None,
         optimizer.update(network, grads)
         return loss
 
-    @nnx.jit
+    @xla_options.nnx_jit
     def device_step(network, optimizer, key):
         f, x = sampler(key, batch_size)
         weight = (_flat_index(f, sizes) % HELD_OUT_MODULUS != 0).astype(jnp.float32)
         return update(network, optimizer, x.astype(jnp.float32), f.astype(jnp.int32), weight)
 
-    @nnx.jit
+    @xla_options.nnx_jit
     def host_step(network, optimizer, x, f):
         return update(network, optimizer, x, f, jnp.ones(x.shape[0], jnp.float32))
 

@@ -14,8 +14,8 @@ import dataclasses
 import jax
 import jax.numpy as jnp
 import numpy as np
-from flax import nnx
 
+from disentangle import xla_options
 from disentangle.data import GroundTruthData
 from disentangle.models import Method
 
@@ -38,7 +38,7 @@ class Encoded:
         return out
 
 
-@nnx.jit
+@xla_options.nnx_jit
 def _encode(model: Method, x):
     return model.encode(x)
 

@@ -53,6 +53,7 @@ from sklearn.metrics import roc_auc_score
 
 import disentangle.nn.conv1d  # noqa: F401  (registers the 'conv1d' network)
 from disentangle import config as config_lib
+from disentangle import xla_options
 from disentangle.data import get_dataset
 from disentangle.data.eeg import CLINICAL_FACTORS, COMPONENT_WINDOWS, TIMES_MS, simulate_trials
 from disentangle.eeg_analysis import (
@@ -107,8 +108,9 @@ def study_seed(m: dict, seed: int, out: Path) -> dict:
     who = np.repeat(ids, 2 * m["trials"])
     cond = np.tile(np.repeat([0, 1], m["trials"]), len(ids))
     noisy, clean = (x / UNITS_UV for x in simulate_trials(ds.cohort, who, cond, rng, ds.noise))
-    encode = nnx.jit(lambda x: vae.encode(x))
-    decode = nnx.jit(lambda z: vae.decode(z))
+    encode_fn = xla_options.nnx_jit(lambda m, x: m.encode(x))
+    decode_fn = xla_options.nnx_jit(lambda m, z: m.decode(z))
+    encode, decode = (lambda x: encode_fn(vae, x)), (lambda z: decode_fn(vae, z))
     mu = batched(lambda b: encode(b).mean, noisy)
     lv = batched(lambda b: encode(b).logvar, noisy)
     factors = np.concatenate([clinical[who], cond[:, None]], axis=1)

@@ -45,6 +45,7 @@ from flax import nnx
 from sklearn.linear_model import LogisticRegression
 
 from disentangle import config as config_lib
+from disentangle import xla_options
 from disentangle.cache import cache_dir
 from disentangle.data import get_dataset
 from disentangle.evaluation import to_jsonable
@@ -103,8 +104,9 @@ def study_dataset(name: str, spec: dict, m: dict, out: Path, cache_dir: str | No
     run_dir = train_and_evaluate(vae_config(name, spec["beta"], m["vae_steps"], m["batch"]),
                                  out / "runs" / name, progress=False)
     vae = load_run(run_dir).model
-    encode = nnx.jit(lambda x: vae.encode(x))
-    decode = nnx.jit(lambda z: jax.nn.sigmoid(vae.decode(z)))
+    encode_fn = xla_options.nnx_jit(lambda m, x: m.encode(x))
+    decode_fn = xla_options.nnx_jit(lambda m, z: jax.nn.sigmoid(m.decode(z)))
+    encode, decode = (lambda x: encode_fn(vae, x)), (lambda z: decode_fn(vae, z))
     timing = {"vae": time.time() - t0}
 
     def posterior(x):

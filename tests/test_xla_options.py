@@ -5,6 +5,8 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 import numpy as np
+import optax
+from flax import nnx
 
 from disentangle import xla_options
 
@@ -78,3 +80,70 @@ def test_process_flags_not_set_on_an_unverified_jaxlib():
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
                          text=True, check=True).stdout.strip().splitlines()[-1]
     assert out == "[]|None"
+
+
+def test_options_are_those_in_force_when_the_program_runs(monkeypatch):
+    """A program defined outside ``xla_defaults()`` but run inside it gets XLA's defaults
+    (module-level decorators are defined at import, before the CLI sets anything)."""
+    monkeypatch.delenv("XLA_FLAGS", raising=False)
+    fn = xla_options.jit(_conv)
+    x, w = jnp.ones((4, 32, 32, 32)), jnp.ones((4, 4, 32, 32)) * 0.01
+    with xla_options.xla_defaults():
+        default_hlo = fn.lower(x, w).compile().as_text()
+    assert not _convolutions_in_ynnpack(fn.lower(x, w).compile().as_text())
+    assert default_hlo != fn.lower(x, w).compile().as_text()
+
+
+class _Net(nnx.Module):
+    """A strided convolution, dropout (an RNG stream) and a dense head."""
+
+    def __init__(self, rngs: nnx.Rngs):
+        self.conv = nnx.Conv(1, 8, (4, 4), strides=2, rngs=rngs)
+        self.drop = nnx.Dropout(0.5, rngs=rngs)
+        self.head = nnx.Linear(8 * 8 * 8, 3, rngs=rngs)
+
+    def __call__(self, x):
+        h = self.drop(jax.nn.relu(self.conv(x)))
+        return self.head(h.reshape(x.shape[0], -1))
+
+
+def _step(model, optimizer, x, y, scale=1.0):
+    def loss_fn(m):
+        return scale * jnp.mean((m(x) - y) ** 2)
+
+    loss, grads = nnx.value_and_grad(loss_fn)(model)
+    optimizer.update(model, grads)
+    return loss
+
+
+def test_nnx_jit_equals_nnx_jit_with_state_updates():
+    """Same losses and parameters as ``nnx.jit`` over several steps: optimizer state, the
+    dropout RNG counter and a static argument all carry through."""
+    x = jax.random.normal(jax.random.key(1), (6, 16, 16, 1))
+    y = jax.random.normal(jax.random.key(2), (6, 3))
+    runs = []
+    for jit in (xla_options.nnx_jit(static_argnames="scale"),
+                nnx.jit(static_argnames="scale")):
+        model = _Net(nnx.Rngs(0, dropout=3))
+        optimizer = nnx.Optimizer(model, optax.adam(1e-2), wrt=nnx.Param)
+        step = jit(_step)
+        losses = [float(step(model, optimizer, x, y, scale=s)) for s in (1.0, 1.0, 2.0, 1.0)]
+        runs.append((losses, model, optimizer))
+    (losses, model, optimizer), (ref_losses, ref_model, ref_optimizer) = runs
+    np.testing.assert_allclose(losses, ref_losses, rtol=1e-5)
+    assert len(set(losses)) == 4  # parameters, dropout masks and the scale all changed
+    assert int(optimizer.step[...]) == int(ref_optimizer.step[...]) == 4
+    np.testing.assert_allclose(model.conv.kernel[...], ref_model.conv.kernel[...], atol=1e-6)
+    np.testing.assert_allclose(model.head.bias[...], ref_model.head.bias[...], atol=1e-6)
+
+
+def test_nnx_jit_compiles_with_the_options(monkeypatch):
+    monkeypatch.delenv("XLA_FLAGS", raising=False)
+    model = _Net(nnx.Rngs(0))
+    model.eval()
+    forward = xla_options.nnx_jit(lambda m, x: m(x))
+    x = jnp.ones((4, 16, 16, 1))
+    hlo = forward.lower(model, x).compile().as_text()
+    assert " convolution(" in hlo and not _convolutions_in_ynnpack(hlo)
+    np.testing.assert_allclose(forward(model, x), nnx.jit(lambda m, x: m(x))(model, x),
+                               rtol=1e-5, atol=1e-6)

@@ -35,6 +35,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
+from disentangle import xla_options
 from disentangle.errors import ConfigError
 from disentangle.models.base import DataSpec, Method, Representation, register_model
 from disentangle.models.gaussian import kl_to_standard_normal, mws_decomposition
@@ -237,7 +238,7 @@ class LSTMBetaTCVAE(LSTMVAE):
         return parts["kl"] + (self.beta - 1.0) * parts["tc"]
 
 
-@nnx.jit
+@xla_options.nnx_jit
 def _encode(model: Method, x: jax.Array) -> Representation:
     return model.encode(x)
 

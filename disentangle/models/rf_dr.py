@@ -47,6 +47,7 @@ import numpy as np
 import optax
 from flax import nnx
 
+from disentangle import xla_options
 from disentangle.models.base import DataSpec, Method, Representation, register_model
 
 
@@ -205,7 +206,7 @@ def add_awgn(x: jax.Array, key: jax.Array, snr_db: tuple[float, float]) -> jax.A
 
 
 # --------------------------------------------------------------------------- train steps
-@nnx.jit(static_argnames=("alpha", "beta"))
+@xla_options.nnx_jit(static_argnames=("alpha", "beta"))
 def qg_step(f: FingerprintExtractor, qg: QG, opt: nnx.Optimizer, x: jax.Array, y: jax.Array,
             key: jax.Array, alpha: float = 10.0, beta: float = 10.0) -> dict[str, jax.Array]:
     """One QG step: Q minimises L_Q, G minimises L_G; F is not updated."""
@@ -225,7 +226,7 @@ def qg_step(f: FingerprintExtractor, qg: QG, opt: nnx.Optimizer, x: jax.Array, y
     return metrics
 
 
-@nnx.jit(static_argnames=("lam",))
+@xla_options.nnx_jit(static_argnames=("lam",))
 def f_step(f: FingerprintExtractor, qg: QG, opt: nnx.Optimizer, x: jax.Array, y: jax.Array,
            key: jax.Array, lam: float = 0.5) -> dict[str, jax.Array]:
     """One shuffle-augmented F step: x_hat_ij = G(Q(x_j), F(x_i)), j = perm(i)."""
@@ -244,7 +245,7 @@ def f_step(f: FingerprintExtractor, qg: QG, opt: nnx.Optimizer, x: jax.Array, y:
     return metrics
 
 
-@nnx.jit(static_argnames=("awgn_snr_db",))
+@xla_options.nnx_jit(static_argnames=("awgn_snr_db",))
 def ml_step(f: FingerprintExtractor, opt: nnx.Optimizer, x: jax.Array, y: jax.Array,
             key: jax.Array, awgn_snr_db: tuple[float, float] | None = None
             ) -> dict[str, jax.Array]:
@@ -368,7 +369,7 @@ def train_rff(method: str, x: np.ndarray, y: np.ndarray, num_classes: int,
     return model, history
 
 
-@nnx.jit
+@xla_options.nnx_jit
 def _forward(f: FingerprintExtractor, x: jax.Array) -> tuple[jax.Array, jax.Array]:
     return f(x)
 

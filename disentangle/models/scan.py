@@ -43,6 +43,7 @@ import numpy as np
 import optax
 from flax import nnx
 
+from disentangle import xla_options
 from disentangle.errors import ConfigError
 from disentangle.models.base import Representation
 from disentangle.models.gaussian import kl_normal, kl_to_standard_normal
@@ -221,7 +222,7 @@ def make_optimizer(model: nnx.Module, learning_rate: float = 1e-3) -> nnx.Optimi
     return nnx.Optimizer(model, optax.adam(learning_rate), wrt=nnx.Param)
 
 
-@nnx.jit
+@xla_options.nnx_jit
 def scan_train_step(scan: SCAN, optimizer: nnx.Optimizer, y: jax.Array, mean_x: jax.Array,
                     logvar_x: jax.Array, key: jax.Array) -> dict[str, jax.Array]:
     """One Adam step on SCAN's loss; the visual posterior is data (beta-VAE frozen)."""
@@ -249,7 +250,7 @@ def run_training_chunks(model: nnx.Module, optimizer: nnx.Optimizer, body, steps
     """
     graphdef, state = nnx.split((model, optimizer))
 
-    @jax.jit
+    @xla_options.jit
     def run(state, keys):
         def one(state, k):
             m, o = nnx.merge(graphdef, state)
@@ -341,7 +342,7 @@ def recombination_loss(recombiner: Recombiner, scan: SCAN, y1: jax.Array, y2: ja
     return jnp.mean(kl), per_op
 
 
-@nnx.jit
+@xla_options.nnx_jit
 def recombiner_train_step(recombiner: Recombiner, optimizer: nnx.Optimizer, scan: SCAN,
                           y1: jax.Array, y2: jax.Array, op: jax.Array) -> dict[str, jax.Array]:
     """One Adam step of the recombiner with SCAN frozen (gradients w.r.t. the recombiner only)."""

@@ -10,8 +10,8 @@ import dataclasses
 
 import jax
 import numpy as np
-from flax import nnx
 
+from disentangle import xla_options
 from disentangle.models.base import Method
 
 
@@ -36,12 +36,12 @@ class Traversals:
         return self.images.shape[1]
 
 
-@nnx.jit
+@xla_options.nnx_jit
 def _encode_mean(model: Method, x: jax.Array) -> jax.Array:
     return model.encode(x).mean
 
 
-@nnx.jit
+@xla_options.nnx_jit
 def _decode_images(model: Method, z: jax.Array) -> jax.Array:
     return jax.nn.sigmoid(model.decode(z))
 

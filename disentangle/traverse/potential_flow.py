@@ -37,6 +37,7 @@ import optax
 import orbax.checkpoint as ocp
 from flax import nnx
 
+from disentangle import xla_options
 from disentangle.models.base import Method
 from disentangle.nn import build_encoder
 from disentangle.traverse.common import Traversals, decode_images
@@ -334,7 +335,7 @@ def train_potential_flow(model: Method, codes: np.ndarray, observation_shape,
 
     decode = model.decode
 
-    @nnx.jit
+    @xla_options.nnx_jit
     def train_step(flow, optimizer, z0, k, key):
         grad_fn = nnx.value_and_grad(
             lambda f: flow_loss(f, decode, z0, k, key, config), has_aux=True)
@@ -390,7 +391,7 @@ def load_potential_flow(workdir: str | Path, latent_dim: int, observation_shape)
 # Using a trained flow.
 # --------------------------------------------------------------------------------------
 
-@nnx.jit(static_argnums=3)
+@xla_options.nnx_jit(static_argnums=3)
 def _trajectories(potentials: PotentialFlow, z0: jax.Array, k: jax.Array, num_steps: int):
     return potentials.flow(z0, k, num_steps)
 
@@ -428,6 +429,6 @@ def classifier_accuracy(flow: FlowModel, model: Method, codes: np.ndarray, num_s
     return float(np.mean(pred == labels))
 
 
-@nnx.jit
+@xla_options.nnx_jit
 def _classify(classifier: PairClassifier, x0: jax.Array, x1: jax.Array) -> jax.Array:
     return jnp.argmax(classifier(x0, x1), axis=-1)

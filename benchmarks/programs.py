@@ -1,0 +1,170 @@
+"""The workbench's other programs: XLA compiler options against XLA's defaults.
+
+    .venv/bin/python benchmarks/programs.py --json benchmarks/results/programs.json
+
+The training steps of ``disentangle.train`` have always been compiled with
+``disentangle.xla_options``; the evaluation and auxiliary programs (encoding for the
+metrics, decoding traversals, reconstruction error, the DR-RFF and SCAN steps, the factor
+predictor, potential flows) were plain ``nnx.jit`` until they moved to
+``xla_options.nnx_jit``. This times each program both ways in one process: ``options``
+(as the workbench runs it) and ``xla_default`` (the same program under
+``xla_options.xla_defaults()``, i.e. what ``nnx.jit`` compiles). After warm-up, each repeat
+runs ``--calls`` calls of every variant back to back in alternating order; reported are
+the median ms per call and the median per-repeat speed-up options / default.
+
+Programs: ``encode`` (conv64 beta-VAE, ``represent``'s encoder pass, batch 256),
+``decode`` (the traversals' decoder pass, batch 256), ``reconstruction_error`` (batch
+250), ``rff_ml_step`` (a DR-RFF fingerprint-extractor Adam step, batch 64) and
+``dts_train_step`` (the DTS LSTM VAE's train step, batch 64: an LSTM program, to check the
+options do not cost recurrent models).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from _common import (  # noqa: E402
+    add_xla_process_arg,
+    apply_xla_process_flags,
+    interleaved,
+    median_ratio,
+    write_json,
+)
+
+from disentangle import xla_options  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _timed(call):
+    """A runner for ``interleaved``: seconds for n calls of ``call``."""
+    def run(n: int) -> float:
+        start = time.perf_counter()
+        for _ in range(n):
+            out = call()
+        jax.block_until_ready(out)
+        return time.perf_counter() - start
+    return run
+
+
+def conv64_programs(batch: int) -> dict:
+    from disentangle import train as train_lib
+    from disentangle.config import load_config
+    from disentangle.data import get_dataset
+    from disentangle.evaluation import _reconstruction_error
+    from disentangle.represent import _encode
+    from disentangle.traverse.common import _decode_images
+
+    config = load_config(REPO / "configs" / "beta_vae_dsprites.py")
+    dataset = get_dataset("dsprites")
+    model = train_lib.setup(config, dataset).model()
+    x = jnp.asarray(dataset.sample(batch, np.random.default_rng(0))[1])
+    z = jax.random.normal(jax.random.key(0), (batch, config.model.latent_dim))
+    return {"encode": lambda: _encode(model, x).mean,
+            "decode": lambda: _decode_images(model, z),
+            "reconstruction_error": lambda: _reconstruction_error(model, x)}
+
+
+def rff_program(batch: int) -> dict:
+    import optax
+    from flax import nnx
+
+    from disentangle.data.rf import ZigbeeConfig
+    from disentangle.models.rf_dr import FingerprintExtractor, ml_step
+
+    length = ZigbeeConfig().length
+    f = FingerprintExtractor(length, 10, rngs=nnx.Rngs(0))
+    opt = nnx.Optimizer(f, optax.adam(1e-3), wrt=nnx.Param)
+    x = jax.random.normal(jax.random.key(1), (batch, length, 2))
+    y = jnp.arange(batch, dtype=jnp.int32) % 10
+    key = jax.random.key(2)
+    return {"rff_ml_step": lambda: ml_step(f, opt, x, y, key)["loss_f"]}
+
+
+def dts_program(batch: int) -> dict:
+    from disentangle import train as train_lib
+    from disentangle.config import load_config
+    from disentangle.data import get_dataset
+
+    config = load_config(REPO / "configs" / "dts_ts_factors.py")
+    config.train.batch_size = batch
+    dataset = get_dataset(config.data.name)
+    s = train_lib.setup(config, dataset)
+    step_fn = train_lib.make_train_step(s)
+    x = jnp.asarray(dataset.sample(batch, np.random.default_rng(0))[1])
+    state = {"params": s.params, "opt": s.opt_state, "t": 0}
+    bad = jnp.asarray(train_lib.NO_BAD_STEP, jnp.int32)
+
+    def call():
+        # Parameters are not donated back between variants: each call starts from the
+        # same state, so both variants time the same arithmetic.
+        state["t"] += 1
+        return step_fn(jax.tree.map(jnp.copy, state["params"]),
+                       jax.tree.map(jnp.copy, state["opt"]), bad,
+                       jnp.asarray(state["t"], jnp.int32), x)[3]
+    return {"dts_train_step": call}
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--json", help="write results here")
+    p.add_argument("--calls", type=int, default=10, help="calls per timed repeat")
+    p.add_argument("--repeats", type=int, default=7)
+    p.add_argument("--batch-size", type=int, default=256, help="encode/decode batch")
+    p.add_argument("--programs", default="conv64,rff,dts",
+                   help="comma-separated subset of conv64 (encode, decode, "
+                        "reconstruction_error), rff, dts")
+    add_xla_process_arg(p)
+    args = p.parse_args(argv)
+    xla_flags = apply_xla_process_flags(args)
+
+    groups = {"conv64": lambda: conv64_programs(args.batch_size),
+              "rff": lambda: rff_program(64), "dts": lambda: dts_program(64)}
+    chosen = args.programs.split(",")
+    if unknown := set(chosen) - set(groups):
+        p.error(f"--programs: unknown {sorted(unknown)}; accepted: {sorted(groups)}")
+    programs = {k: v for group in chosen for k, v in groups[group]().items()}
+    runners = {}
+    for name, call in programs.items():
+        runners[f"{name}/options"] = _timed(call)
+
+        def default_call(call=call):
+            with xla_options.xla_defaults():
+                return call()
+        runners[f"{name}/xla_default"] = _timed(default_call)
+    seconds = interleaved(runners, args.repeats, dict.fromkeys(runners, args.calls))
+    results = {}
+    for name in programs:
+        opt, ref = seconds[f"{name}/options"], seconds[f"{name}/xla_default"]
+        results[name] = {
+            "ms_options": 1e3 * statistics.median(opt) / args.calls,
+            "ms_xla_default": 1e3 * statistics.median(ref) / args.calls,
+            "speedup_options": median_ratio(ref, opt),  # time ratio = rate ratio inverted
+        }
+        r = results[name]
+        print(f"{name:22s} options {r['ms_options']:7.2f} ms   XLA default "
+              f"{r['ms_xla_default']:7.2f} ms   speed-up {r['speedup_options']:.2f}x",
+              flush=True)
+    write_json(args.json, {
+        "benchmark": "programs", "calls_per_repeat": args.calls, "repeats": args.repeats,
+        "batch_size": args.batch_size, "cpu_count": os.cpu_count(),
+        "load_average": os.getloadavg(), "jax": jax.__version__,
+        "platform": platform.platform(), "xla_flags": xla_flags,
+        "compiler_options": xla_options.compiler_options(), "results": results})
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
