@@ -80,9 +80,7 @@ def main(argv=None) -> int:
     # One program for all members, vmapped and unrolled.
     programs = {how: train_lib.make_members_step(setups, how=how) for how in ("vmap", "unroll")
                 if how in variants}
-    states = {how: [train_lib._stack([copy(s.params) for s in setups]),
-                    train_lib._stack([copy(s.opt_state) for s in setups]),
-                    jnp.full((n,), train_lib.NO_BAD_STEP, jnp.int32)] for how in programs}
+    states = {how: list(copy(train_lib.members_state(setups, how))) for how in programs}
     # Sequential: each member's own single-run step.
     singles = [train_lib.make_train_step(s) for s in setups]
     sstate = [[copy(s.params), copy(s.opt_state), jnp.asarray(train_lib.NO_BAD_STEP, jnp.int32)]

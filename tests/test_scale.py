@@ -134,18 +134,22 @@ def test_sharded_batch_equals_single_device(make_config, tmp_path):
             np.testing.assert_allclose(a[key], b[key], rtol=1e-5, err_msg=key)
 
 
+@pytest.mark.parametrize("how", ["unroll", "vmap"])
 def test_members_non_finite_loss_names_the_member_and_its_checkpoint(make_config, tmp_path,
-                                                                     monkeypatch):
+                                                                     monkeypatch, how):
     """Member 1's parameters turn NaN from step 5: the error names that member's directory,
     step 5 and its step-3 checkpoint; member 0 is untouched."""
-    config = make_config("ae", steps=9, **{"train.num_seeds": 2, "train.checkpoint_every": 3})
+    config = make_config("ae", steps=9, **{"train.num_seeds": 2, "train.checkpoint_every": 3,
+                                           "train.members_exec": how})
     real_make = train_lib.make_members_step
 
     def make_poisoned(*args, **kwargs):
         step = real_make(*args, **kwargs)
 
         def poisoned(params, opt_state, bad, t, *rest):
-            if int(t) >= 5:
+            if int(t) >= 5 and isinstance(params, tuple):  # unroll: a tree per member
+                params = (params[0], jax.tree.map(lambda p: p * np.nan, params[1]))
+            elif int(t) >= 5:  # vmap: stacked on a leading member axis
                 nan_member_1 = jnp.asarray([1.0, np.nan])
                 params = jax.tree.map(
                     lambda p: p * nan_member_1.reshape((2,) + (1,) * (p.ndim - 1)), params)
