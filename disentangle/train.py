@@ -549,8 +549,8 @@ def train_members(config: ml_collections.ConfigDict, workdir: str | Path, *,
 
     Every member ``m`` gets the run directory ``workdir/m`` (config.json with its own seed
     and value, metrics.jsonl, checkpoints) that ``disentangle evaluate`` and ``load_run``
-    read like any run. Member states are stacked on a leading axis and one jitted
-    :func:`make_members_step` advances all of them; member m's batch and noise at step t come
+    read like any run. One jitted :func:`make_members_step` advances all member states
+    (laid out by :func:`members_state`); member m's batch and noise at step t come
     from ``fold_in(key(seed_m), t)``, as in its separate run. ``workdir/sweep.json`` holds
     the sweep config; a rerun resumes all members from their latest common checkpoint.
     """
