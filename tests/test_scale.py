@@ -110,6 +110,9 @@ SHARDED = textwrap.dedent("""
     leaf = jax.tree.leaves(s.params)[0]
     assert leaf.sharding.is_fully_replicated and len(leaf.sharding.device_set) == 4
     train_lib.train_and_evaluate(config, sys.argv[1], progress=False)
+    members = tiny_config("beta_vae", steps=4, **{"train.batch_size": 32,
+                                                  "train.num_seeds": 2})
+    train_lib.train_and_evaluate(members, sys.argv[2], progress=False)
     try:
         train_lib.setup(tiny_config("ae", **{"train.batch_size": 30}))
     except train_lib.ConfigError as e:
@@ -121,7 +124,8 @@ SHARDED = textwrap.dedent("""
 def test_sharded_batch_equals_single_device(make_config, tmp_path):
     env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=4",
            "JAX_PLATFORMS": "cpu"}
-    out = subprocess.run([sys.executable, "-c", SHARDED, str(tmp_path / "sharded")], cwd=ROOT,
+    out = subprocess.run([sys.executable, "-c", SHARDED, str(tmp_path / "sharded"),
+                          str(tmp_path / "sharded_members")], cwd=ROOT,
                          env=env, capture_output=True, text=True, timeout=600)
     assert out.returncode == 0, out.stderr[-3000:]
     assert "train.batch_size=30" in json.loads(out.stdout.strip().splitlines()[-1])["error"]
@@ -132,6 +136,17 @@ def test_sharded_batch_equals_single_device(make_config, tmp_path):
     for a, b in zip(sharded, single):
         for key in ("loss", "reconstruction", "kl"):
             np.testing.assert_allclose(a[key], b[key], rtol=1e-5, err_msg=key)
+    # Members (unrolled on CPU) compose with the data mesh: each member's sharded log
+    # equals its own single-device run.
+    for seed in ("seed0", "seed1"):
+        member = train_lib.read_log(tmp_path / "sharded_members" / seed)
+        alone = make_config("beta_vae", steps=4, **{"train.batch_size": 32,
+                                                     "train.seed": int(seed[4:])})
+        train_lib.train_and_evaluate(alone, tmp_path / f"alone_{seed}", progress=False)
+        ref = train_lib.read_log(tmp_path / f"alone_{seed}")
+        assert len(member) == len(ref) == 4
+        for a, b in zip(member, ref):
+            np.testing.assert_allclose(a["loss"], b["loss"], rtol=1e-5, err_msg=seed)
 
 
 @pytest.mark.parametrize("how", ["unroll", "vmap"])
