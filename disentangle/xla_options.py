@@ -8,7 +8,7 @@ YNNPACK for single dots and reductions only::
 
     xla_cpu_experimental_ynn_fusion_type = INDIVIDUAL_DOT,REDUCE
 
-which made the conv64 train steps 1.25-1.45x faster on 2 cores
+which made the conv64 train steps 1.25-1.52x faster on 2 cores
 (``benchmarks/train_step.py``, variant ``jax_xla_default``; docs/performance.md). The
 options are passed per program (``jax.jit(..., compiler_options=...)``), never through the
 process-wide ``XLA_FLAGS``; a user who sets the same flag in ``XLA_FLAGS`` keeps theirs.
@@ -141,7 +141,7 @@ def nnx_jit(fun=None, *, static_argnums: int | tuple[int, ...] = (),
     and their state after the call is written back with ``nnx.update``, so in-place
     updates (optimizer steps, RNG counters) persist as with ``nnx.jit``. Static arguments
     (by position or name) must be hashable; everything else is traced. Encoding a
-    conv64 batch of 256 ran 1.9x and decoding 3.3x faster than under ``nnx.jit`` on
+    conv64 batch of 256 ran 1.8x and decoding 3.2x faster than under ``nnx.jit`` on
     2 CPU cores (``benchmarks/programs.py``).
     """
     if fun is None:
