@@ -22,6 +22,7 @@ options do not cost recurrent models).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import platform
 import statistics
@@ -49,14 +50,18 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def _timed(call):
-    """A runner for ``interleaved``: seconds for n calls of ``call``."""
-    def run(n: int) -> float:
-        start = time.perf_counter()
-        for _ in range(n):
-            out = call()
-        jax.block_until_ready(out)
-        return time.perf_counter() - start
-    return run
+    """``xla_defaults -> runner`` for ``interleaved``: seconds for n calls of ``call``,
+    under ``xla_options.xla_defaults()`` if asked."""
+    def make(xla_defaults: bool):
+        def run(n: int) -> float:
+            with xla_options.xla_defaults() if xla_defaults else contextlib.nullcontext():
+                start = time.perf_counter()
+                for _ in range(n):
+                    out = call()
+                jax.block_until_ready(out)
+                return time.perf_counter() - start
+        return run
+    return make
 
 
 def conv64_programs(batch: int) -> dict:
@@ -72,9 +77,9 @@ def conv64_programs(batch: int) -> dict:
     model = train_lib.setup(config, dataset).model()
     x = jnp.asarray(dataset.sample(batch, np.random.default_rng(0))[1])
     z = jax.random.normal(jax.random.key(0), (batch, config.model.latent_dim))
-    return {"encode": lambda: _encode(model, x).mean,
-            "decode": lambda: _decode_images(model, z),
-            "reconstruction_error": lambda: _reconstruction_error(model, x)}
+    return {"encode": _timed(lambda: _encode(model, x).mean),
+            "decode": _timed(lambda: _decode_images(model, z)),
+            "reconstruction_error": _timed(lambda: _reconstruction_error(model, x))}
 
 
 def rff_program(batch: int) -> dict:
@@ -90,10 +95,14 @@ def rff_program(batch: int) -> dict:
     x = jax.random.normal(jax.random.key(1), (batch, length, 2))
     y = jnp.arange(batch, dtype=jnp.int32) % 10
     key = jax.random.key(2)
-    return {"rff_ml_step": lambda: ml_step(f, opt, x, y, key)["loss_f"]}
+    return {"rff_ml_step": _timed(lambda: ml_step(f, opt, x, y, key)["loss_f"])}
 
 
 def dts_program(batch: int) -> dict:
+    """The DTS train step as the train-step benchmark runs it (``JaxRunner``: donated state
+    carried from step to step, a fixed pool of batches)."""
+    from train_step import JaxRunner
+
     from disentangle import train as train_lib
     from disentangle.config import load_config
     from disentangle.data import get_dataset
@@ -102,19 +111,10 @@ def dts_program(batch: int) -> dict:
     config.train.batch_size = batch
     dataset = get_dataset(config.data.name)
     s = train_lib.setup(config, dataset)
-    step_fn = train_lib.make_train_step(s)
-    x = jnp.asarray(dataset.sample(batch, np.random.default_rng(0))[1])
-    state = {"params": s.params, "opt": s.opt_state, "t": 0}
-    bad = jnp.asarray(train_lib.NO_BAD_STEP, jnp.int32)
-
-    def call():
-        # Parameters are not donated back between variants: each call starts from the
-        # same state, so both variants time the same arithmetic.
-        state["t"] += 1
-        return step_fn(jax.tree.map(jnp.copy, state["params"]),
-                       jax.tree.map(jnp.copy, state["opt"]), bad,
-                       jnp.asarray(state["t"], jnp.int32), x)[3]
-    return {"dts_train_step": call}
+    rng = np.random.default_rng(0)
+    batches = np.stack([dataset.sample(batch, rng)[1] for _ in range(4)])
+    return {"dts_train_step": lambda xla_defaults: JaxRunner(
+        s, batches, xla_defaults=xla_defaults).run}
 
 
 def main(argv=None) -> int:
@@ -137,13 +137,9 @@ def main(argv=None) -> int:
         p.error(f"--programs: unknown {sorted(unknown)}; accepted: {sorted(groups)}")
     programs = {k: v for group in chosen for k, v in groups[group]().items()}
     runners = {}
-    for name, call in programs.items():
-        runners[f"{name}/options"] = _timed(call)
-
-        def default_call(call=call):
-            with xla_options.xla_defaults():
-                return call()
-        runners[f"{name}/xla_default"] = _timed(default_call)
+    for name, make_runner in programs.items():
+        runners[f"{name}/options"] = make_runner(False)
+        runners[f"{name}/xla_default"] = make_runner(True)
     seconds = interleaved(runners, args.repeats, dict.fromkeys(runners, args.calls))
     results = {}
     for name in programs:

@@ -345,23 +345,24 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path, *
     hosts = None if s.dataset.device_sampler() is not None else [
         HostBatches(s.dataset, tc.batch_size, tc.seed)]
     _train_loop(make_train_step(s), (s.params, s.opt_state, bad_step), start=start, tc=tc,
-                dirs=[workdir], managers=[manager], stacked=False, hosts=hosts, mesh=s.mesh,
-                progress=progress and primary, primary=primary)
+                dirs=[workdir], managers=[manager], members_exec=None, hosts=hosts,
+                mesh=s.mesh, progress=progress and primary, primary=primary)
     return workdir
 
 
 def _train_loop(train_step: Callable, state: tuple, *, start: int, tc, dirs: list[Path],
-                managers: list, stacked: bool, hosts: list | None, mesh: Mesh | None,
-                progress: bool, primary: bool, unrolled: bool = False) -> None:
-    """Steps ``start + 1 .. tc.steps`` of one run (``stacked=False``, one dir) or of members
-    (one dir each; ``bad`` and logs stacked on a leading axis, params and optimizer state
-    too unless ``unrolled``, see :func:`members_state`): log every ``log_every``, checkpoint
-    every ``checkpoint_every`` and at the end, raise :class:`NonFiniteLossError` at the
-    first sync after a bad step. Closes the managers."""
+                managers: list, members_exec: str | None, hosts: list | None,
+                mesh: Mesh | None, progress: bool, primary: bool) -> None:
+    """Steps ``start + 1 .. tc.steps`` of one run (``members_exec=None``, one dir) or of
+    members (one dir each; state laid out by :func:`members_state` for that execution,
+    ``bad`` and logs stacked on a leading axis): log every ``log_every``, checkpoint every
+    ``checkpoint_every`` and at the end, raise :class:`NonFiniteLossError` at the first
+    sync after a bad step. Closes the managers."""
     params, opt_state, bad = state
-    n = len(dirs)
+    n, stacked = len(dirs), members_exec is not None
     pick = _member if stacked else (lambda tree, i: tree)
-    pick_state = (lambda trees, i: trees[i]) if unrolled else pick
+    pick_state = ((lambda tree, i: member_state(tree, i, members_exec)) if stacked
+                  else pick)
     saved = [start if start else None] * n  # last checkpoint step of each dir
     bar = _progress(start, tc.steps, dirs[0].parent if stacked else dirs[0], progress)
     t_last, step_last = time.perf_counter(), start
@@ -509,6 +510,11 @@ def members_state(setups: list[Setup], how: str = "auto") -> tuple:
             jnp.full((len(setups),), NO_BAD_STEP, jnp.int32))
 
 
+def member_state(tree: Any, i: int, how: str) -> Any:
+    """Member i's params or optimizer state out of the :func:`members_state` layout."""
+    return _member(tree, i) if resolve_members_exec(how) == "vmap" else tree[i]
+
+
 def make_members_step(setups: list[Setup], hyper_name: str = "", how: str = "auto"
                       ) -> Callable:
     """The step of S members as one jitted program.
@@ -599,8 +605,8 @@ def train_members(config: ml_collections.ConfigDict, workdir: str | Path, *,
     hosts = None if sampler is not None else [
         HostBatches(dataset, tc.batch_size, m.train.seed) for m in members.values()]
     _train_loop(make_members_step(setups, hyper_name, how), state, start=start, tc=tc,
-                dirs=dirs, managers=managers, stacked=True, hosts=hosts, mesh=setups[0].mesh,
-                progress=progress and primary, primary=primary, unrolled=how == "unroll")
+                dirs=dirs, managers=managers, members_exec=how, hosts=hosts,
+                mesh=setups[0].mesh, progress=progress and primary, primary=primary)
     return workdir
 
 
