@@ -87,7 +87,7 @@ def rff_program(batch: int) -> dict:
     from flax import nnx
 
     from disentangle.data.rf import ZigbeeConfig
-    from disentangle.models.rf_dr import FingerprintExtractor, ml_step
+    from disentangle.methods.dr_rff.model import FingerprintExtractor, ml_step
 
     length = ZigbeeConfig().length
     f = FingerprintExtractor(length, 10, rngs=nnx.Rngs(0))

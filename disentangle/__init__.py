@@ -1,7 +1,7 @@
 """disentangle: a JAX/Flax NNX workbench for disentangled representation learning.
 
 Data flows one way: configs -> datasets (`disentangle.data`) -> methods
-(`disentangle.models`) -> trainer (`disentangle.train`) -> run directory ->
+(`disentangle.methods`) -> trainer (`disentangle.train`) -> run directory ->
 representations (`disentangle.represent`) -> metrics (`metrics`) -> figures and
 reports. See docs/DESIGN.md.
 """

@@ -174,8 +174,8 @@ def base_config(model: str, dataset: str = "dsprites") -> ml_collections.ConfigD
         "log_every": 100, "checkpoint_every": 1000, "keep_checkpoints": 3,
         # Vectorised sweeps (docs/performance.md): num_seeds x len(vmap_values) members
         # trained as one vmapped program, e.g. train.vmap_key=model.beta
-        # train.vmap_values=[1,4,8] train.num_seeds=2; members_exec: auto, vmap, unroll.
-        "num_seeds": 1, "vmap_key": "", "vmap_values": (), "members_exec": "auto"})
+        # train.vmap_values=[1,4,8] train.num_seeds=2.
+        "num_seeds": 1, "vmap_key": "", "vmap_values": ()})
     # eval.metrics: registered metric names; empty means the default suite.
     config.eval = ml_collections.ConfigDict({"num_samples": 10_000, "seed": 0, "metrics": ()})
     return config

@@ -1,6 +1,6 @@
 """Name -> object registries with discovery of the modules that register into them.
 
-Each registry belongs to one package (for example ``disentangle.models``). Modules of
+Each registry belongs to one package (for example ``disentangle.methods``). Modules of
 that package register their entries with a decorator; looking a name up imports every
 module of the package once, so adding a method, dataset or metric is adding a file.
 """

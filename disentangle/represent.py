@@ -17,7 +17,7 @@ import numpy as np
 
 from disentangle import xla_options
 from disentangle.data import GroundTruthData
-from disentangle.models import Method
+from disentangle.methods import Method
 
 
 @dataclasses.dataclass

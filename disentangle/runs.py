@@ -12,7 +12,7 @@ import ml_collections
 from disentangle import train as train_lib
 from disentangle.data import GroundTruthData
 from disentangle.errors import UserError
-from disentangle.models import Method
+from disentangle.methods import Method
 
 
 @dataclasses.dataclass
@@ -44,8 +44,7 @@ def load_run(path: str | Path, step: int | None = None) -> Run:
     config = ml_collections.ConfigDict(json.loads(cfg_path.read_text()))
     s = train_lib.setup(config)
     manager = train_lib.checkpoint_manager(path)
-    target = {"params": s.params, "opt_state": s.opt_state,
-              "bad_step": jnp.asarray(train_lib.NO_BAD_STEP, jnp.int32)}
+    target = train_lib._target(s, jnp.asarray(train_lib.NO_BAD_STEP, jnp.int32))
     if step is not None and step not in manager.all_steps():
         raise UserError(f"{path} has no checkpoint at step {step}; it has {manager.all_steps()}")
     restored = train_lib.restore_checkpoint(manager, target, step)

@@ -1,13 +1,18 @@
 """The trainer: one jitted step, optax, orbax checkpoints, JSON-lines log, resume.
 
 ``train_and_evaluate(config, workdir)`` trains the method ``config.model.name`` on
-``config.data.name`` and writes into ``workdir``:
+``config.data.name`` and writes into ``workdir``. It is the one training loop of the
+workbench: single-loss methods and methods with several optimizers or stages (SCAN on a
+frozen beta-VAE, DR-RFF's Q/G and F steps, potential flows, FactorVAE's discriminator)
+alike, through the method interface of :mod:`disentangle.methods.base` (parameter groups,
+their optimizers, and the schedule of updates at each step). It writes:
 
 - ``config.json``: the resolved config (a rerun with a different config is refused,
   except for ``train.steps``, so that a run can be extended);
 - ``metrics.jsonl``: one JSON object per logged step with ``step``, ``loss``, every loss
   term, ``images_per_sec`` and ``time``;
-- ``checkpoints/``: orbax checkpoints of parameters, optimizer state and step.
+- ``checkpoints/``: orbax checkpoints of every parameter group, its optimizer state, and
+  the step.
 
 Randomness depends only on ``(train.seed, step)``: the batch and the method's noise at
 step t come from ``fold_in(key(seed), t)``, so a run killed and resumed from a checkpoint
@@ -16,9 +21,8 @@ reproduces the uninterrupted run exactly.
 Scale (docs/performance.md): with more than one device the batch is sharded over a 1-D
 ``data`` mesh and parameters are replicated (``train.batch_size`` must divide by the device
 count). ``train.num_seeds=S`` and ``train.vmap_key``/``train.vmap_values`` train several
-members (seeds x values of one scalar ``model.*`` hyperparameter) as one jitted program
-(``train.members_exec``: ``jax.vmap`` or, on CPU by default, the members' steps unrolled side
-by side); each member writes an ordinary run directory ``workdir/<member>/`` equal (up to
+members (seeds x values of one scalar ``model.*`` hyperparameter) as one ``jax.vmap``-ed
+program; each member writes an ordinary run directory ``workdir/<member>/`` equal (up to
 float tolerance) to the separate run of its own config. Host syncs happen only at log and checkpoint
 steps. A non-finite loss or gradient records the first bad step inside the step, and the
 next sync raises :class:`NonFiniteLossError` naming it and the last good checkpoint,
@@ -49,7 +53,7 @@ from disentangle import config as config_lib
 from disentangle import xla_options
 from disentangle.data import GroundTruthData, get_dataset
 from disentangle.errors import ConfigError, UserError
-from disentangle.models import DataSpec, Method, build_model
+from disentangle.methods import Batch, DataSpec, Method, Update, build_model
 
 NO_BAD_STEP = np.iinfo(np.int32).max
 
@@ -58,57 +62,28 @@ class NonFiniteLossError(UserError, FloatingPointError):
     """The loss became NaN or infinite."""
 
 
-# ----------------------------------------------------------------------------- optimizer
-def decay_labels(params: nnx.State) -> Any:
-    """'decay' for kernels (weights), 'no_decay' for biases, norm scales and codebooks."""
-
-    def label(path, _):
-        names = [getattr(k, "key", getattr(k, "name", None)) for k in path]
-        names = [n for n in names if isinstance(n, str) and n != "value"]
-        return "decay" if names and names[-1] == "kernel" else "no_decay"
-
-    return jax.tree_util.tree_map_with_path(label, params)
-
-
-def make_optimizer(train: ml_collections.ConfigDict) -> optax.GradientTransformation:
-    """Adam or AdamW with weight decay on weights only, optional element-wise clipping.
-
-    ``train.optimizer``: 'adam' | 'adamw'; ``train.weight_decay`` applies to kernels only
-    (optax.multi_transform), as QLAE requires; ``train.clip_value > 0`` clips each
-    gradient element to [-clip, clip] first.
-    """
-    lr = train.learning_rate
-    if train.optimizer == "adam":
-        if train.get("weight_decay", 0.0):
-            raise ConfigError("train.weight_decay needs train.optimizer='adamw'")
-        core = optax.adam(lr)
-    elif train.optimizer == "adamw":
-        core = optax.multi_transform(
-            {"decay": optax.adamw(lr, weight_decay=train.weight_decay),
-             "no_decay": optax.adam(lr)},
-            decay_labels)
-    else:
-        raise ConfigError(f"train.optimizer={train.optimizer!r}; accepted: 'adam', 'adamw'")
-    clip = train.get("clip_value", 0.0)
-    return optax.chain(optax.clip(clip), core) if clip else core
-
-
 # ----------------------------------------------------------------------------- state
 @dataclasses.dataclass
 class Setup:
-    """Everything the loop needs, built from a config."""
+    """Everything the loop needs, built from a config.
+
+    ``params`` and ``opt_state`` map each parameter group of the method to its state;
+    ``rest`` holds everything else (frozen parameters, non-trainable variables).
+    """
 
     config: ml_collections.ConfigDict
     dataset: GroundTruthData
     graphdef: nnx.GraphDef
-    params: nnx.State
+    params: dict[str, nnx.State]
     rest: nnx.State
-    tx: optax.GradientTransformation
-    opt_state: Any
+    txs: dict[str, optax.GradientTransformation]
+    opt_state: dict[str, Any]
+    schedule: Callable[[int], tuple[Update, ...]]
     mesh: Mesh | None = None  # data-parallel mesh when more than one device is present
 
-    def model(self, params: nnx.State | None = None) -> Method:
-        return nnx.merge(self.graphdef, self.params if params is None else params, self.rest)
+    def model(self, params: dict[str, nnx.State] | None = None) -> Method:
+        params = self.params if params is None else params
+        return nnx.merge(self.graphdef, *(params[g] for g in self.txs), self.rest)
 
 
 def data_mesh(batch_size: int, devices: list | None = None) -> Mesh | None:
@@ -148,18 +123,25 @@ def shard_batch(x: jax.Array, mesh: Mesh | None, batch_axis: int = 0) -> jax.Arr
 
 
 def setup(config: ml_collections.ConfigDict, dataset: GroundTruthData | None = None) -> Setup:
-    """Dataset, freshly initialised model (from ``train.seed``) and optimizer.
+    """Dataset, freshly initialised model (from ``train.seed``) and its optimizers.
 
-    With more than one device, params and optimizer state are replicated on the data mesh.
+    With more than one device, parameters and optimizer states are replicated on the data
+    mesh.
     """
     dataset = dataset or get_dataset(config.data.name, **config.data.get("options", {}))
     mesh = data_mesh(config.train.batch_size)
     model = build_model(config.model, DataSpec.of(dataset), nnx.Rngs(config.train.seed))
-    graphdef, params, rest = nnx.split(model, nnx.Param, ...)
-    tx = make_optimizer(config.train)
-    params, rest = replicate(params, mesh), replicate(rest, mesh)
-    return Setup(config, dataset, graphdef, params, rest, tx, replicate(tx.init(params), mesh),
-                 mesh)
+    groups = model.param_groups()
+    txs = model.optimizers(config.train)
+    if set(txs) != set(groups):
+        raise ConfigError(f"model {config.model.name!r}: optimizers {sorted(txs)} do not match "
+                          f"its parameter groups {sorted(groups)}")
+    txs = {g: txs[g] for g in groups}
+    graphdef, *states, rest = nnx.split(model, *groups.values(), ...)
+    params = replicate(dict(zip(groups, states)), mesh)
+    opt_state = replicate({g: txs[g].init(params[g]) for g in groups}, mesh)
+    return Setup(config, dataset, graphdef, params, replicate(rest, mesh), txs, opt_state,
+                 model.schedule, mesh)
 
 
 def step_key(seed: int, step) -> jax.Array:
@@ -167,53 +149,72 @@ def step_key(seed: int, step) -> jax.Array:
     return jax.random.fold_in(jax.random.key(seed), step)
 
 
-def _update(graphdef: nnx.GraphDef, tx: optax.GradientTransformation, sampler, batch_size: int,
-            mesh: Mesh | None, hyper_name: str = "") -> Callable:
-    """One member's update ``(params, opt_state, rest, bad_step, seed, hyper, step, x)``.
+def _update(graphdef: nnx.GraphDef, txs: dict[str, optax.GradientTransformation], sampler,
+            batch_size: int, mesh: Mesh | None, updates: tuple[Update, ...],
+            hyper_name: str = "") -> Callable:
+    """One member's step ``(params, opt_state, rest, bad_step, seed, hyper, step, batch)``.
 
-    ``hyper`` replaces the model attribute ``hyper_name`` (a vmapped scalar
-    hyperparameter) when ``hyper_name`` is set.
+    Applies ``updates`` in order: update i takes the gradient of the objective
+    ``model.<objective>(batch, key_i)`` with respect to its group's parameters (the other
+    groups as updated so far, held fixed) and one step of that group's optimizer. Key 0 is
+    the step's noise key, key i > 0 ``fold_in(noise_key, i)``. ``hyper`` replaces the model
+    attribute ``hyper_name`` (a vmapped scalar hyperparameter) when it is set.
+    Logs: ``loss`` (the first update's objective), every objective by name when there are
+    several, and every term.
     """
+    groups = tuple(txs)
 
-    def update(params, opt_state, rest, bad_step, seed, hyper, step, x=None):
+    def update(params, opt_state, rest, bad_step, seed, hyper, step, batch=None):
         data_key, noise_key = jax.random.split(step_key(seed, step))
-        if x is None:
-            _, x = sampler(data_key, batch_size)
-        x = shard_batch(x, mesh)
+        if batch is None:
+            factors, x = sampler(data_key, batch_size)
+            batch = Batch(x, factors)
+        batch = jax.tree.map(lambda a: shard_batch(a, mesh), batch)
+        params, opt_state = dict(params), dict(opt_state)
+        finite, logs = jnp.asarray(True), {}
+        for i, u in enumerate(updates):
+            key = noise_key if i == 0 else jax.random.fold_in(noise_key, i)
 
-        def loss_fn(p):
-            model = nnx.merge(graphdef, p, rest)
-            if hyper_name:  # the traced value of this member (the module is ephemeral)
-                object.__setattr__(model, hyper_name, hyper)
-            return model.loss(x, noise_key)
+            def loss_fn(p, u=u, key=key):
+                model = nnx.merge(graphdef, *(p if g == u.group else params[g] for g in groups),
+                                  rest)
+                if hyper_name:  # the traced value of this member (the module is ephemeral)
+                    object.__setattr__(model, hyper_name, hyper)
+                return getattr(model, u.objective)(batch, key)
 
-        (loss, terms), grads = jax.value_and_grad(loss_fn, has_aux=True)(params)
-        updates, new_opt = tx.update(grads, opt_state, params)
+            (loss, terms), grads = jax.value_and_grad(loss_fn, has_aux=True)(params[u.group])
+            delta, opt_state[u.group] = txs[u.group].update(grads, opt_state[u.group],
+                                                            params[u.group])
+            params[u.group] = optax.apply_updates(params[u.group], delta)
+            finite &= jnp.isfinite(loss) & jnp.isfinite(optax.global_norm(grads))
+            logs.setdefault("loss", loss)
+            if len(updates) > 1:
+                logs[u.objective] = loss
+            logs.update(terms)
         # The update is applied even when this step is bad: the loop raises at its next
         # sync before logging or saving anything, so no later state is ever kept. Selecting
         # old vs new state here (a freeze) made XLA copy the Adam moments every step: 1.40x
         # slower for the 14M-parameter MLP, 1.02x for conv64 (docs/performance.md).
-        finite = jnp.isfinite(loss) & jnp.isfinite(optax.global_norm(grads))
         bad_step = jnp.where(finite, bad_step, jnp.minimum(bad_step, step))
-        logs = {"loss": loss, **terms}
-        return optax.apply_updates(params, updates), new_opt, bad_step, logs
+        return params, opt_state, bad_step, logs
 
     return update
 
 
-def make_train_step(s: Setup) -> Callable:
-    """``step(params, opt_state, bad_step, step[, x]) -> (params, opt_state, bad_step, logs)``.
+def make_train_step(s: Setup, updates: tuple[Update, ...]) -> Callable:
+    """``step(params, opt_state, bad_step, step[, batch]) -> (params, opt_state, bad_step,
+    logs)`` applying ``updates`` (one stage of the method's schedule).
 
-    With a device sampler the batch is drawn inside the step; otherwise ``x`` is passed.
+    With a device sampler the batch is drawn inside the step; otherwise ``batch`` is passed.
     ``bad_step`` holds the first step whose loss or gradients were not finite. With a data
     mesh (``s.mesh``) the batch is sharded over it inside the step.
     """
-    update = _update(s.graphdef, s.tx, s.dataset.device_sampler(), s.config.train.batch_size,
-                     s.mesh)
+    update = _update(s.graphdef, s.txs, s.dataset.device_sampler(), s.config.train.batch_size,
+                     s.mesh, updates)
     seed, rest = s.config.train.seed, s.rest
 
-    def step_fn(params, opt_state, bad_step, step, x=None):
-        return update(params, opt_state, rest, bad_step, seed, None, step, x)
+    def step_fn(params, opt_state, bad_step, step, batch=None):
+        return update(params, opt_state, rest, bad_step, seed, None, step, batch)
 
     return xla_options.jit(step_fn, donate_argnums=(0, 1))
 
@@ -242,16 +243,15 @@ def restore_checkpoint(manager: ocp.CheckpointManager, target: dict,
 # Keys added to base_config after runs were written: absent in an old config.json means this.
 _ADDED_DEFAULTS = {"train.num_seeds": 1, "train.vmap_key": "", "train.vmap_values": []}
 # Keys that choose how a run is executed, not what it computes: may change on resume.
-_EXECUTION_KEYS = ("train.steps", "train.members_exec")
+_EXECUTION_KEYS = ("train.steps",)
 
 
 def check_config_matches(workdir: Path, config: ml_collections.ConfigDict,
                          name: str = "config.json") -> None:
     """Refuse to resume a run dir written by a different config.
 
-    ``train.steps`` may differ (to extend a run), ``train.members_exec`` (how members are
-    executed, not what they compute) and ``eval.*`` (evaluation settings do not change what
-    is trained).
+    ``train.steps`` may differ (to extend a run) and ``eval.*`` (evaluation settings do not
+    change what is trained).
     """
     path = workdir / name
     if not path.exists():
@@ -298,11 +298,11 @@ class HostBatches:
         self.pool = ThreadPoolExecutor(max_workers=2)
         self.pending: dict[int, Any] = {}
 
-    def _make(self, step: int) -> np.ndarray:
-        rng = np.random.default_rng([self.seed, step])
-        return self.dataset.sample(self.batch_size, rng)[1]
+    def _make(self, step: int) -> Batch:
+        factors, x = self.dataset.sample(self.batch_size, np.random.default_rng([self.seed, step]))
+        return Batch(x, np.asarray(factors, np.int32))
 
-    def get(self, step: int, last: int) -> np.ndarray:
+    def get(self, step: int, last: int) -> Batch:
         for t in range(step, min(step + self.depth, last + 1)):
             if t not in self.pending:
                 self.pending[t] = self.pool.submit(self._make, t)
@@ -317,7 +317,6 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path, *
     program (:func:`make_members_step`) into ``workdir/<member>/`` (see :func:`member_configs`).
     """
     workdir = Path(workdir)
-    resolve_members_exec(config.train.get("members_exec", "auto"))  # a typo fails every run
     if len(member_configs(config)) > 1:
         return train_members(config, workdir, progress=progress)
     check_config_matches(workdir, config)
@@ -344,38 +343,46 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path, *
 
     hosts = None if s.dataset.device_sampler() is not None else [
         HostBatches(s.dataset, tc.batch_size, tc.seed)]
-    _train_loop(make_train_step(s), (s.params, s.opt_state, bad_step), start=start, tc=tc,
-                dirs=[workdir], managers=[manager], members_exec=None, hosts=hosts,
-                mesh=s.mesh, progress=progress and primary, primary=primary)
+    _train_loop(lambda updates: make_train_step(s, updates), s.schedule,
+                (s.params, s.opt_state, bad_step), start=start, tc=tc, dirs=[workdir],
+                managers=[manager], stacked=False, hosts=hosts, mesh=s.mesh,
+                progress=progress and primary, primary=primary)
     return workdir
 
 
-def _train_loop(train_step: Callable, state: tuple, *, start: int, tc, dirs: list[Path],
-                managers: list, members_exec: str | None, hosts: list | None,
+def _train_loop(make_step: Callable, schedule: Callable, state: tuple, *, start: int, tc,
+                dirs: list[Path], managers: list, stacked: bool, hosts: list | None,
                 mesh: Mesh | None, progress: bool, primary: bool) -> None:
-    """Steps ``start + 1 .. tc.steps`` of one run (``members_exec=None``, one dir) or of
-    members (one dir each; state laid out by :func:`members_state` for that execution,
-    ``bad`` and logs stacked on a leading axis): log every ``log_every``, checkpoint every
-    ``checkpoint_every`` and at the end, raise :class:`NonFiniteLossError` at the first
-    sync after a bad step. Closes the managers."""
+    """Steps ``start + 1 .. tc.steps`` of one run (one dir) or of ``stacked`` members (one
+    dir each; every state leaf, ``bad`` and the logs stacked on a leading member axis).
+
+    Step t runs the compiled program of ``schedule(t)`` (``make_step(updates)``, compiled
+    once per stage). Logs every ``log_every``, checkpoints every ``checkpoint_every`` and at
+    the end, and raises :class:`NonFiniteLossError` at the first sync after a bad step.
+    Closes the managers.
+    """
     params, opt_state, bad = state
-    n, stacked = len(dirs), members_exec is not None
+    n = len(dirs)
     pick = _member if stacked else (lambda tree, i: tree)
-    pick_state = ((lambda tree, i: member_state(tree, i, members_exec)) if stacked
-                  else pick)
+    programs: dict[tuple[Update, ...], Callable] = {}
     saved = [start if start else None] * n  # last checkpoint step of each dir
     bar = _progress(start, tc.steps, dirs[0].parent if stacked else dirs[0], progress)
     t_last, step_last = time.perf_counter(), start
     logs_files = [open(d / "metrics.jsonl" if primary else os.devnull, "a") for d in dirs]
     try:
         for step in range(start + 1, tc.steps + 1):
+            updates = tuple(schedule(step))
+            if updates not in programs:
+                programs[updates] = make_step(updates)
             args = (params, opt_state, bad, jnp.asarray(step, jnp.int32))
             if hosts is not None and stacked:
-                x = np.stack([h.get(step, tc.steps) for h in hosts])
-                args += (shard_batch(x, mesh, batch_axis=1),)
+                batch = jax.tree.map(lambda *b: np.stack(b),
+                                     *[h.get(step, tc.steps) for h in hosts])
+                args += (jax.tree.map(lambda a: shard_batch(a, mesh, batch_axis=1), batch),)
             elif hosts is not None:
-                args += (shard_batch(hosts[0].get(step, tc.steps), mesh),)
-            params, opt_state, bad, logs = train_step(*args)
+                args += (jax.tree.map(lambda a: shard_batch(a, mesh),
+                                      hosts[0].get(step, tc.steps)),)
+            params, opt_state, bad, logs = programs[updates](*args)
             bar.update(1)
             is_log = step % tc.log_every == 0 or step == tc.steps
             is_ckpt = step % tc.checkpoint_every == 0 or step == tc.steps
@@ -407,8 +414,7 @@ def _train_loop(train_step: Callable, state: tuple, *, start: int, tc, dirs: lis
             if is_ckpt:
                 for i, m in enumerate(managers):
                     m.save(step, args=ocp.args.StandardSave(
-                        {"params": pick_state(params, i),
-                         "opt_state": pick_state(opt_state, i),
+                        {"params": pick(params, i), "opt_state": pick(opt_state, i),
                          "bad_step": pick(bad, i)}))
                 for m in managers:
                     m.wait_until_finished()
@@ -481,50 +487,21 @@ def _hyper_name(config: ml_collections.ConfigDict, setups: list[Setup]) -> str:
     return name
 
 
-MEMBERS_EXEC = ("auto", "vmap", "unroll")
-
-
-def resolve_members_exec(how: str, backend: str | None = None) -> str:
-    """``train.members_exec``: 'vmap' (one batched program: convolutions become grouped
-    convolutions, best on accelerators), 'unroll' (the members' ordinary steps side by side
-    in one program, independent ops running concurrently: best on CPU,
-    benchmarks/vmap_seeds.py), 'auto' = 'unroll' on CPU, else 'vmap'."""
-    if how not in MEMBERS_EXEC:
-        raise ConfigError(f"train.members_exec={how!r}; accepted: {', '.join(MEMBERS_EXEC)}")
-    if how == "auto":
-        return "unroll" if (backend or jax.default_backend()) == "cpu" else "vmap"
-    return how
-
-
-def members_state(setups: list[Setup], how: str = "auto") -> tuple:
-    """``(params, opt_state, bad_step [S])`` of the members, laid out for
-    :func:`make_members_step` with the same ``how``.
-
-    ``vmap``: every parameter and optimizer leaf stacked on a leading member axis.
-    ``unroll``: tuples of the members' own trees. Stacked, the unrolled program would slice
-    each member out and stack the results again every step, copying every parameter and
-    Adam moment (for a 2.2M-parameter MLP, a third of the step).
-    """
-    gather = _stack if resolve_members_exec(how) == "vmap" else tuple
-    return (gather([s.params for s in setups]), gather([s.opt_state for s in setups]),
+def members_state(setups: list[Setup]) -> tuple:
+    """``(params, opt_state, bad_step [S])`` of the members, every leaf stacked on a
+    leading member axis (the layout of :func:`make_members_step`)."""
+    return (_stack([s.params for s in setups]), _stack([s.opt_state for s in setups]),
             jnp.full((len(setups),), NO_BAD_STEP, jnp.int32))
 
 
-def member_state(tree: Any, i: int, how: str) -> Any:
-    """Member i's params or optimizer state out of the :func:`members_state` layout."""
-    return _member(tree, i) if resolve_members_exec(how) == "vmap" else tree[i]
+def make_members_step(setups: list[Setup], updates: tuple[Update, ...],
+                      hyper_name: str = "") -> Callable:
+    """The step of S members as one ``jax.vmap``-ed program.
 
-
-def make_members_step(setups: list[Setup], hyper_name: str = "", how: str = "auto"
-                      ) -> Callable:
-    """The step of S members as one jitted program.
-
-    ``step(params, opt_state, bad_step [S], step[, x [S, B, ...]]) -> (params, opt_state,
-    bad_step, logs [S])`` with params and opt_state laid out as :func:`members_state`
-    (stacked for ``vmap``, tuples of member trees for ``unroll``); member m uses its own
-    seed (``setups[m].config.train.seed``), its own non-parameter state and, if
-    ``hyper_name``, its own value of that attribute. ``how``: :func:`resolve_members_exec`
-    (both give the same numbers up to float reassociation).
+    ``step(params, opt_state, bad_step [S], step[, batch [S, B, ...]]) -> (params,
+    opt_state, bad_step, logs [S])`` with the state laid out by :func:`members_state`;
+    member m uses its own seed (``setups[m].config.train.seed``), its own non-parameter
+    state and, if ``hyper_name``, its own value of that attribute.
     """
     s0 = setups[0]
     sampler = s0.dataset.device_sampler()
@@ -532,21 +509,12 @@ def make_members_step(setups: list[Setup], hyper_name: str = "", how: str = "aut
     seeds = jnp.asarray([s.config.train.seed for s in setups], jnp.int32)
     hypers = jnp.asarray([float(s.config.model[hyper_name]) if hyper_name else 0.0
                           for s in setups], jnp.float32)
-    update = _update(s0.graphdef, s0.tx, sampler, s0.config.train.batch_size, s0.mesh,
-                     hyper_name)
-    if resolve_members_exec(how) == "vmap":
-        batched = jax.vmap(update,
-                           in_axes=(0, 0, 0, 0, 0, 0, None, 0 if sampler is None else None))
-    else:
-        def batched(params, opt_state, rest, bad, seeds, hypers, step, x):
-            outs = [update(params[i], opt_state[i], _member(rest, i), bad[i], seeds[i],
-                           hypers[i], step, None if x is None else x[i])
-                    for i in range(len(setups))]
-            new_params, new_opt, new_bad, logs = zip(*outs)
-            return tuple(new_params), tuple(new_opt), jnp.stack(new_bad), _stack(list(logs))
+    update = _update(s0.graphdef, s0.txs, sampler, s0.config.train.batch_size, s0.mesh,
+                     updates, hyper_name)
+    batched = jax.vmap(update, in_axes=(0, 0, 0, 0, 0, 0, None, 0 if sampler is None else None))
 
-    def step_fn(params, opt_state, bad, step, x=None):
-        return batched(params, opt_state, rest, bad, seeds, hypers, step, x)
+    def step_fn(params, opt_state, bad, step, batch=None):
+        return batched(params, opt_state, rest, bad, seeds, hypers, step, batch)
 
     return xla_options.jit(step_fn, donate_argnums=(0, 1))
 
@@ -557,10 +525,10 @@ def train_members(config: ml_collections.ConfigDict, workdir: str | Path, *,
 
     Every member ``m`` gets the run directory ``workdir/m`` (config.json with its own seed
     and value, metrics.jsonl, checkpoints) that ``disentangle evaluate`` and ``load_run``
-    read like any run. One jitted :func:`make_members_step` advances all member states
-    (laid out by :func:`members_state`); member m's batch and noise at step t come
-    from ``fold_in(key(seed_m), t)``, as in its separate run. ``workdir/sweep.json`` holds
-    the sweep config; a rerun resumes all members from their latest common checkpoint.
+    read like any run. One jitted :func:`make_members_step` advances all member states;
+    member m's batch and noise at step t come from ``fold_in(key(seed_m), t)``, as in its
+    separate run. ``workdir/sweep.json`` holds the sweep config; a rerun resumes all
+    members from their latest common checkpoint.
     """
     workdir = Path(workdir)
     check_config_matches(workdir, config, "sweep.json")
@@ -568,7 +536,6 @@ def train_members(config: ml_collections.ConfigDict, workdir: str | Path, *,
     for name, member in members.items():
         check_config_matches(workdir / name, member)
     tc = config.train
-    how = resolve_members_exec(tc.get("members_exec", "auto"))
     dataset = get_dataset(config.data.name, **config.data.get("options", {}))
     setups = [setup(member, dataset) for member in members.values()]
     hyper_name = _hyper_name(config, setups)
@@ -600,13 +567,12 @@ def train_members(config: ml_collections.ConfigDict, workdir: str | Path, *,
             m.close()
         return workdir
 
-    sampler = dataset.device_sampler()
-    state = members_state(setups, how)
-    hosts = None if sampler is not None else [
+    hosts = None if dataset.device_sampler() is not None else [
         HostBatches(dataset, tc.batch_size, m.train.seed) for m in members.values()]
-    _train_loop(make_members_step(setups, hyper_name, how), state, start=start, tc=tc,
-                dirs=dirs, managers=managers, members_exec=how, hosts=hosts,
-                mesh=setups[0].mesh, progress=progress and primary, primary=primary)
+    _train_loop(lambda updates: make_members_step(setups, updates, hyper_name),
+                setups[0].schedule, members_state(setups), start=start, tc=tc, dirs=dirs,
+                managers=managers, stacked=True, hosts=hosts, mesh=setups[0].mesh,
+                progress=progress and primary, primary=primary)
     return workdir
 
 

@@ -40,7 +40,7 @@ from sklearn.preprocessing import StandardScaler
 from disentangle import config as config_lib
 from disentangle.data import get_dataset
 from disentangle.errors import DataError
-from disentangle.models.lstm_vae import kl_diagnostics
+from disentangle.methods.dts.lstm_vae import kl_diagnostics
 from disentangle.represent import encode_batches
 from disentangle.runs import load_run
 from disentangle.train import read_log, train_and_evaluate

@@ -5,7 +5,7 @@ ground-truth factors (and are more distinct) than moving one latent at a time. T
 trains a beta-VAE and a QLAE on procedural dSprites with the workbench trainer, then for
 each backbone computes linear traversals (data quantiles / codebook values) and trains
 potential flows on the frozen decoder, and scores all of them with one factor predictor
-(``disentangle.factor_predictor``): per traversal the top factor and its share of
+(``disentangle.methods.factor_predictor.model``): per traversal the top factor and its share of
 the change (purity); per method the mean purity and the number of distinct factors covered.
 
     python -m experiments.potential_flows --quick --out runs/potential_flows_quick
@@ -33,7 +33,7 @@ from pathlib import Path
 
 from disentangle import config as config_lib
 from disentangle.cache import cache_dir
-from disentangle.traverse.potential_flow import PotentialFlowConfig
+from disentangle.methods.potential_flow.model import PotentialFlowConfig
 from disentangle.traverse.runner import TraverseOptions
 
 MEASURES = ("tv", "expected")
@@ -196,7 +196,7 @@ def main(argv=None) -> int:
     log = lambda msg: print(msg, flush=True)
     began = time.time()
 
-    from disentangle.factor_predictor import train_factor_predictor
+    from disentangle.methods.factor_predictor.model import train_factor_predictor
     from disentangle.runs import load_run
     from disentangle.traverse.runner import make_traversals, write_scores
     from disentangle.traverse.score import score_traversals

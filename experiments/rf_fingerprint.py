@@ -24,8 +24,8 @@ import time
 import numpy as np
 
 from disentangle.data import rf
-from disentangle.models.rf_dr import METHODS, DRRFFConfig, fingerprints, train_rff
-from disentangle.rf_eval import evaluate_split
+from disentangle.methods.dr_rff.evaluation import evaluate_split
+from disentangle.methods.dr_rff.model import METHODS, DRRFFConfig, fingerprints, train_rff
 
 # Paper's multipath figures (AUC, EER), shared/PAPERS.md.
 PAPER_MULTIPATH = {"dr_rff": (0.99, 0.04), "ml_rff": (0.89, 0.19), "ml_rff_awgn": (0.98, 0.08)}

@@ -56,16 +56,16 @@ from disentangle import config as config_lib
 from disentangle import xla_options
 from disentangle.data import get_dataset
 from disentangle.data.eeg import CLINICAL_FACTORS, COMPONENT_WINDOWS, TIMES_MS, simulate_trials
-from disentangle.eeg_analysis import (
+from disentangle.evaluation import to_jsonable
+from disentangle.methods.scan.eeg import (
     component_features,
     logistic_participant_classifier,
     participant_means,
     scan_participant_scores,
 )
-from disentangle.evaluation import to_jsonable
-from disentangle.models.scan import SCAN, SymbolVocabulary, train_scan
+from disentangle.methods.scan.evaluation import batched
+from disentangle.methods.scan.model import SCAN, SymbolVocabulary, train_scan
 from disentangle.runs import load_run
-from disentangle.scan_eval import batched
 from disentangle.train import train_and_evaluate
 
 UNITS_UV = 10.0

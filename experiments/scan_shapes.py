@@ -8,7 +8,7 @@ the recombination operators, and score
   a supervised read-out baseline (multinomial logistic regression on the same latents and
   the same labelled images, every factor label given) and chance;
 - symbol -> image accuracy of the named factors and diversity of the unnamed ones, judged
-  by the project's factor predictor (``disentangle.factor_predictor``, trained once per
+  by the project's factor predictor (``disentangle.methods.factor_predictor``, trained once per
   dataset and cached under ``--cache-dir``; its accuracy on the binned symbol values is the
   ceiling), with the diversity of decoded prior samples as the reference;
 - the same for AND / IN COMMON / IGNORE recombinations, against SCAN's own posterior of
@@ -49,8 +49,15 @@ from disentangle import xla_options
 from disentangle.cache import cache_dir
 from disentangle.data import get_dataset
 from disentangle.evaluation import to_jsonable
-from disentangle.factor_predictor import train_factor_predictor
-from disentangle.models.scan import (
+from disentangle.methods.factor_predictor.model import train_factor_predictor
+from disentangle.methods.scan.evaluation import (
+    batched,
+    concept_to_observation_scores,
+    mean_of,
+    per_factor_accuracy,
+    symbol_value_predictor,
+)
+from disentangle.methods.scan.model import (
     OPERATORS,
     SCAN,
     Recombiner,
@@ -61,13 +68,6 @@ from disentangle.models.scan import (
     train_scan,
 )
 from disentangle.runs import load_run
-from disentangle.scan_eval import (
-    batched,
-    concept_to_observation_scores,
-    mean_of,
-    per_factor_accuracy,
-    symbol_value_predictor,
-)
 from disentangle.train import train_and_evaluate
 
 DATASETS = {
@@ -226,7 +226,7 @@ def report_md(results: dict, mode: str) -> str:
     lines = [f"# beta-VAE + SCAN on procedural shapes ({mode})", "",
              "Higgins et al. (ICLR 2018). beta-VAE trained by `disentangle.train`; SCAN "
              "beta = 1, lambda = 10 (as published). Accuracy of generated images is judged by "
-             "the project's factor predictor (`disentangle.factor_predictor`); its own test "
+             "the project's factor predictor (`methods.factor_predictor`); its own test "
              "accuracy on the binned symbol values is the ceiling.", ""]
     for name, r in results["datasets"].items():
         lines += [f"## {name}", "", "### image -> symbol (accuracy per factor)", "",

@@ -64,13 +64,3 @@ def test_cli_bad_optimizer_is_explained(tmp_path, capsys):
     assert code == 2
     assert "train.optimizer='sgd'; accepted: 'adam', 'adamw'" in capsys.readouterr().err
     assert not (tmp_path / "w").exists()  # nothing written for a config that cannot train
-
-
-@pytest.mark.parametrize("seeds", [1, 2])
-def test_cli_bad_members_exec_writes_nothing(tmp_path, capsys, seeds):
-    code = main(["train", "configs/ae_dsprites.py", f"train.num_seeds={seeds}",
-                 "train.members_exec=threads", "train.steps=1", "--workdir", str(tmp_path / "w")])
-    assert code == 2
-    assert "train.members_exec='threads'; accepted: auto, vmap, unroll" in (
-        capsys.readouterr().err)
-    assert not (tmp_path / "w").exists()

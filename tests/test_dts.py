@@ -12,15 +12,15 @@ import pytest
 from flax import nnx
 
 from disentangle.errors import ConfigError
-from disentangle.models import DataSpec, build_model
-from disentangle.models.dts import DTS
-from disentangle.models.gaussian import mws_decomposition
-from disentangle.models.lstm_vae import LSTMVAE, active_units, kl_diagnostics
+from disentangle.methods import Batch, DataSpec, build_model
+from disentangle.methods.dts.dts import DTS
+from disentangle.methods.dts.lstm_vae import LSTMVAE, active_units, kl_diagnostics
+from disentangle.methods.gaussian import mws_decomposition
 
 SPEC = DataSpec(observation_shape=(12, 2), dataset_size=100)
 # one compiled program per call shape instead of op-by-op dispatch
 mws = jax.jit(mws_decomposition, static_argnames=("dataset_size", "groups"))
-loss_of = nnx.jit(lambda model, x, key: model.loss(x, key))
+loss_of = nnx.jit(lambda model, x, key: model.loss(Batch(x), key))
 
 
 # ----------------------------------------------------------------------------- decomposition
@@ -153,7 +153,7 @@ def train_in_one_program(model, opt, data, steps, batch_size=32):
             model, opt = nnx.merge(graphdef, state)
             idx = jax.random.randint(jax.random.fold_in(jax.random.key(4), i), (batch_size,), 0,
                                      n)
-            grads = nnx.grad(lambda m: m.loss(data[idx], jax.random.key(i))[0])(model)
+            grads = nnx.grad(lambda m: m.loss(Batch(data[idx]), jax.random.key(i))[0])(model)
             opt.update(model, grads)
             return nnx.state((model, opt))
 

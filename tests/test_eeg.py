@@ -192,7 +192,7 @@ def test_conv1d_network_and_gaussian_linear_loss():
 
 def test_component_features_are_window_means():
     from disentangle.data.eeg import COMPONENT_WINDOWS
-    from disentangle.eeg_analysis import component_features, participant_means
+    from disentangle.methods.scan.eeg import component_features, participant_means
 
     erp = np.zeros((2, 2, 256, 3))
     lo, hi = COMPONENT_WINDOWS["P3"]

@@ -7,8 +7,8 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
-from disentangle.models import DataSpec, build_model
-from disentangle.models.gaussian import kl_to_standard_normal, log_normal
+from disentangle.methods import Batch, DataSpec, build_model
+from disentangle.methods.gaussian import kl_to_standard_normal, log_normal
 from disentangle.nn import reconstruction_loss
 
 SPEC = DataSpec((8, 8, 1), (3, 4), 1000)
@@ -26,7 +26,7 @@ def _batch():
 def test_beta_vae_loss_is_recon_plus_beta_kl(make_config):
     model = _model(make_config, "beta_vae", **{"model.beta": 3.0})
     x, key = _batch(), jax.random.key(1)
-    loss, terms = model.loss(x, key)
+    loss, terms = model.loss(Batch(x), key)
     rep = model.encode(x)
     z = rep.sample(key)
     recon = reconstruction_loss("bernoulli", model.decode(z), x).mean()
@@ -38,7 +38,7 @@ def test_beta_vae_loss_is_recon_plus_beta_kl(make_config):
 def test_beta_tcvae_loss_is_recon_plus_kl_plus_beta_minus_one_tc(make_config):
     model = _model(make_config, "beta_tcvae", **{"model.beta": 6.0})
     x, key = _batch(), jax.random.key(2)
-    loss, terms = model.loss(x, key)
+    loss, terms = model.loss(Batch(x), key)
     rep = model.encode(x)
     z = rep.sample(key)
     # TC by MWS written out: log q(z_i) ~ logsumexp_m log q(z_i|x_m) - log(N M).
@@ -56,13 +56,13 @@ def test_beta_tcvae_loss_is_recon_plus_kl_plus_beta_minus_one_tc(make_config):
 def test_qlae_loss_and_straight_through_gradient(make_config):
     model = _model(make_config, "qlae")
     x = _batch()
-    loss, terms = model.loss(x, jax.random.key(0))
+    loss, terms = model.loss(Batch(x), jax.random.key(0))
     z = model.encoder(x)
     q, _ = model.quantize(z)
     bce_mean = reconstruction_loss("bernoulli", model.decode(q), x).mean() / 64
     sq = jnp.mean((z - q) ** 2)
     np.testing.assert_allclose(loss, bce_mean + 0.01 * sq + 0.01 * sq, rtol=1e-5)
     # Straight-through: the encoder receives the decoder's gradient although argmin has none.
-    grads = nnx.grad(lambda m: m.loss(x, jax.random.key(0))[0])(model)
+    grads = nnx.grad(lambda m: m.loss(Batch(x), jax.random.key(0))[0])(model)
     assert float(jnp.abs(grads.encoder.net.layers[0].kernel[...]).sum()) > 0
     assert float(jnp.abs(grads.codebook[...]).sum()) > 0

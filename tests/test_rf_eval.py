@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from disentangle.rf_eval import (
+from disentangle.methods.dr_rff.evaluation import (
     enrolled_accuracy,
     equal_error_rate,
     evaluate_split,

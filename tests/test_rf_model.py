@@ -12,7 +12,8 @@ import optax
 import pytest
 from flax import nnx
 
-from disentangle.models import DataSpec, build_model, rf_dr
+from disentangle.methods import DataSpec, build_model
+from disentangle.methods.dr_rff import model as rf_dr
 
 
 def test_hypersphere_logits_are_scaled_cosines_bounded_by_s():

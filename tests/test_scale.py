@@ -36,12 +36,9 @@ def test_member_configs_grid_and_names(make_config):
                                                       "train.vmap_values": [0.1, 0.2]}))
 
 
-@pytest.mark.parametrize("how", ["vmap", "unroll"])
-def test_vmapped_members_equal_separate_runs(make_config, tmp_path, how):
-    """Two members (beta 1 and 6, seeds 0 and 1 crossed partly) = their separate runs,
-    executed vmapped or unrolled."""
+def test_vmapped_members_equal_separate_runs(make_config, tmp_path):
+    """Two members (beta 1 and 6, seed 3) = their separate runs."""
     sweep = make_config("beta_vae", steps=6, **{"train.num_seeds": 1, "train.seed": 3,
-                                                "train.members_exec": how,
                                                 "train.vmap_key": "model.beta",
                                                 "train.vmap_values": [1.0, 6.0],
                                                 "train.checkpoint_every": 3})
@@ -66,30 +63,22 @@ def test_vmapped_members_equal_separate_runs(make_config, tmp_path, how):
     assert logs[0]["kl"] == logs[1]["kl"] and logs[0]["loss"] < logs[1]["loss"]
 
 
-def test_members_on_host_batches_unroll_equals_vmap(make_config, tmp_path):
-    """Host-fed data (npz, no device sampler): both executions give the same runs."""
+def test_members_on_host_batches_equal_separate_runs(make_config, tmp_path):
+    """Host-fed data (npz, no device sampler): each member equals its separate run."""
     rng = np.random.default_rng(0)
     factors = np.stack(np.meshgrid(np.arange(4), np.arange(4), indexing="ij"), -1).reshape(-1, 2)
     np.savez(tmp_path / "d.npz", images=(rng.random((16, 64, 64, 1)) * 255).astype(np.uint8),
              factors=factors)
-    logs = {}
-    for how in ("vmap", "unroll"):
-        config = make_config("beta_vae", steps=3, **{
-            "data.name": f"npz:{tmp_path / 'd.npz'}", "train.num_seeds": 2,
-            "train.batch_size": 8, "train.members_exec": how})
-        train_lib.train_and_evaluate(config, tmp_path / how, progress=False)
-        logs[how] = [train_lib.read_log(tmp_path / how / m) for m in ("seed0", "seed1")]
-    for a, b in zip(logs["vmap"], logs["unroll"]):
-        np.testing.assert_allclose([r["loss"] for r in a], [r["loss"] for r in b], rtol=2e-5)
-    assert logs["unroll"][0][0]["loss"] != logs["unroll"][1][0]["loss"]  # seeds differ
-
-
-def test_members_exec_is_checked_and_resolved_per_backend():
-    assert train_lib.resolve_members_exec("auto", "cpu") == "unroll"
-    assert train_lib.resolve_members_exec("auto", "gpu") == "vmap"
-    assert train_lib.resolve_members_exec("vmap", "cpu") == "vmap"
-    with pytest.raises(ConfigError, match=r"train.members_exec='map'; accepted: auto, vmap"):
-        train_lib.resolve_members_exec("map")
+    config = make_config("beta_vae", steps=3, **{
+        "data.name": f"npz:{tmp_path / 'd.npz'}", "train.num_seeds": 2, "train.batch_size": 8})
+    train_lib.train_and_evaluate(config, tmp_path / "members", progress=False)
+    for name, member in train_lib.member_configs(config).items():
+        train_lib.train_and_evaluate(member, tmp_path / name, progress=False)
+        np.testing.assert_allclose(
+            [r["loss"] for r in train_lib.read_log(tmp_path / "members" / name)],
+            [r["loss"] for r in train_lib.read_log(tmp_path / name)], rtol=2e-5)
+    first = [train_lib.read_log(tmp_path / "members" / m)[0]["loss"] for m in ("seed0", "seed1")]
+    assert first[0] != first[1]  # seeds differ
 
 
 def test_batch_size_must_divide_over_devices():
@@ -136,7 +125,7 @@ def test_sharded_batch_equals_single_device(make_config, tmp_path):
     for a, b in zip(sharded, single):
         for key in ("loss", "reconstruction", "kl"):
             np.testing.assert_allclose(a[key], b[key], rtol=1e-5, err_msg=key)
-    # Members (unrolled on CPU) compose with the data mesh: each member's sharded log
+    # Vmapped members compose with the data mesh: each member's sharded log
     # equals its own single-device run.
     for seed in ("seed0", "seed1"):
         member = train_lib.read_log(tmp_path / "sharded_members" / seed)
@@ -149,22 +138,18 @@ def test_sharded_batch_equals_single_device(make_config, tmp_path):
             np.testing.assert_allclose(a["loss"], b["loss"], rtol=1e-5, err_msg=seed)
 
 
-@pytest.mark.parametrize("how", ["unroll", "vmap"])
 def test_members_non_finite_loss_names_the_member_and_its_checkpoint(make_config, tmp_path,
-                                                                     monkeypatch, how):
+                                                                     monkeypatch):
     """Member 1's parameters turn NaN from step 5: the error names that member's directory,
     step 5 and its step-3 checkpoint; member 0 is untouched."""
-    config = make_config("ae", steps=9, **{"train.num_seeds": 2, "train.checkpoint_every": 3,
-                                           "train.members_exec": how})
+    config = make_config("ae", steps=9, **{"train.num_seeds": 2, "train.checkpoint_every": 3})
     real_make = train_lib.make_members_step
 
     def make_poisoned(*args, **kwargs):
         step = real_make(*args, **kwargs)
 
         def poisoned(params, opt_state, bad, t, *rest):
-            if int(t) >= 5 and isinstance(params, tuple):  # unroll: a tree per member
-                params = (params[0], jax.tree.map(lambda p: p * np.nan, params[1]))
-            elif int(t) >= 5:  # vmap: stacked on a leading member axis
+            if int(t) >= 5:  # stacked on a leading member axis
                 nan_member_1 = jnp.asarray([1.0, np.nan])
                 params = jax.tree.map(
                     lambda p: p * nan_member_1.reshape((2,) + (1,) * (p.ndim - 1)), params)

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from flax import nnx
 
-from disentangle.models.scan import (
+from disentangle.methods.scan.model import (
     OPERATORS,
     SCAN,
     Recombiner,
@@ -161,7 +161,10 @@ def test_symbol_to_image_scores_on_a_known_decoder():
     a=2 scores accuracy 1; a prior-broad dimension for factor b gives diversity near 1."""
     import jax
 
-    from disentangle.scan_eval import concept_to_observation_scores, normalised_entropy
+    from disentangle.methods.scan.evaluation import (
+        concept_to_observation_scores,
+        normalised_entropy,
+    )
 
     np.testing.assert_allclose(normalised_entropy(np.array([[0, 1, 2, 3], [1, 1, 1, 1]]), 4),
                                [1.0, 0.0])
@@ -184,7 +187,7 @@ def test_symbol_to_image_scores_on_a_known_decoder():
 def test_symbol_value_predictor_bins_the_factor_predictor_output():
     """SCAN's judge is the shared factor predictor: its full-grid prediction is binned into
     the vocabulary (factor b: 4 values -> 2 bins: 0,1 -> 0 and 2,3 -> 1; a kept as is)."""
-    from disentangle.scan_eval import symbol_value_predictor
+    from disentangle.methods.scan.evaluation import symbol_value_predictor
 
     class _Stub:  # reads the factors off the 'image' itself
         def predict(self, images):

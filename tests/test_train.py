@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from disentangle import train as train_lib
+from disentangle.optim import decay_labels
 from disentangle.runs import is_finished, load_run
 
 
@@ -42,7 +43,7 @@ def test_qlae_codes_are_codebook_values(make_config, tmp_path):
 
 def test_weight_decay_only_on_kernels(make_config):
     s = train_lib.setup(make_config("qlae"))
-    labels = train_lib.decay_labels(s.params)
+    labels = decay_labels(s.params["model"])
     flat = {"/".join(str(getattr(k, "key", getattr(k, "name", k))) for k in path): v
             for path, v in jax.tree_util.tree_flatten_with_path(labels)[0]}
     assert all(v == "decay" for k, v in flat.items() if "kernel" in k)
@@ -110,8 +111,8 @@ def test_non_finite_loss_stops_with_step_and_checkpoint(make_config, tmp_path, m
     config = make_config("ae", steps=30, **{"train.checkpoint_every": 10})
     real_make = train_lib.make_train_step
 
-    def make_poisoned(setup):
-        step = real_make(setup)
+    def make_poisoned(setup, updates):
+        step = real_make(setup, updates)
 
         def poisoned(params, opt_state, bad_step, t, *rest):
             if int(t) >= 13:

@@ -1,11 +1,11 @@
-"""disentangle.factor_predictor: held-out split, learning on a toy dataset, save/load, the
+"""The factor predictor: held-out split, learning on a toy dataset, save/load, the
 cache, the in-jit held-out index and the symmetry-aware orientation accuracy."""
 
 import jax.numpy as jnp
 import numpy as np
 
 from disentangle.data import ArrayData, get_dataset
-from disentangle.factor_predictor import (
+from disentangle.methods.factor_predictor.model import (
     SYMMETRIES,
     FactorPredictor,
     _flat_index,

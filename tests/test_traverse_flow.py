@@ -9,8 +9,8 @@ import optax
 import pytest
 from flax import nnx
 
-from disentangle.models.base import DataSpec, Method, Representation
-from disentangle.traverse.potential_flow import (
+from disentangle.methods.base import DataSpec, Method, Representation
+from disentangle.methods.potential_flow.model import (
     PairClassifier,
     PotentialFlow,
     PotentialFlowConfig,

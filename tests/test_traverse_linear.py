@@ -6,7 +6,7 @@ import pytest
 from flax import nnx
 from PIL import Image
 
-from disentangle.models import DataSpec, build_model
+from disentangle.methods import DataSpec, build_model
 from disentangle.traverse import encode_means, linear_codes, linear_traversals
 from disentangle.traverse.figures import PAD, SEED_GAP, save_traversal_figures
 from disentangle.traverse.linear import latent_ranges

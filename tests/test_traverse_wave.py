@@ -5,7 +5,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from disentangle.traverse.potential_flow import laplacian, wave_residual
+from disentangle.methods.potential_flow.model import laplacian, wave_residual
 
 L = 6
 

@@ -1,7 +1,7 @@
 """Time-series datasets: a procedural multi-factor generator and the UCR/UEA archive.
 
 Observations are float32 ``[n, T, C]`` (time-major per series, channels last), as the
-recurrent methods of :mod:`disentangle.models.lstm_vae` and :mod:`disentangle.models.dts`
+recurrent methods of :mod:`disentangle.methods.dts.lstm_vae` and :mod:`disentangle.methods.dts.dts`
 (Li et al., "Towards Learning Disentangled Representations for Time Series", KDD 2022)
 expect.
 

@@ -1,10 +1,10 @@
 """Latent traversals: linear sweeps, potential flows (Song et al., ICML 2023), their scores.
 
 - :mod:`disentangle.traverse.linear`: vary one latent over the data's range.
-- :mod:`disentangle.traverse.potential_flow`: K learned wave-equation potentials whose
+- :mod:`disentangle.methods.potential_flow.model`: K learned wave-equation potentials whose
   gradient flows move codes along distinct, consistent directions.
 - :mod:`disentangle.traverse.score`: which factors change along each traversal, judged by
-  the shared ground-truth factor classifier :mod:`disentangle.factor_predictor`.
+  the shared ground-truth factor classifier :mod:`disentangle.methods.factor_predictor.model`.
 - :mod:`disentangle.traverse.figures`: grid PNGs and animated GIFs.
 """
 

@@ -12,7 +12,7 @@ import jax
 import numpy as np
 
 from disentangle import xla_options
-from disentangle.models.base import Method
+from disentangle.methods.base import Method
 
 
 @dataclasses.dataclass

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from disentangle.models.base import Method
+from disentangle.methods.base import Method
 from disentangle.traverse.common import Traversals, decode_images, encode_means
 
 

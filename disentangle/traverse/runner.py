@@ -19,15 +19,15 @@ from pathlib import Path
 
 import numpy as np
 
-from disentangle.traverse.common import Traversals, encode_means
-from disentangle.traverse.figures import save_traversal_figures
-from disentangle.traverse.linear import linear_traversals
-from disentangle.traverse.potential_flow import (
+from disentangle.methods.potential_flow.model import (
     PotentialFlowConfig,
     classifier_accuracy,
     flow_traversals,
     train_potential_flow,
 )
+from disentangle.traverse.common import Traversals, encode_means
+from disentangle.traverse.figures import save_traversal_figures
+from disentangle.traverse.linear import linear_traversals
 from disentangle.traverse.score import score_traversals
 
 METHODS = ("linear", "potential-flow")
@@ -46,13 +46,13 @@ class TraverseOptions:
     score: bool = True
     measure: str = "tv"
     active_threshold: float = 0.25
-    predictor_steps: int = 3000  # disentangle.factor_predictor.DEFAULT_STEPS
+    predictor_steps: int = 3000  # disentangle.methods.factor_predictor.model.DEFAULT_STEPS
     cache_dir: str | None = None
     scale: int = 1  # figure upscaling
 
 
 def _predictor(dataset, options: TraverseOptions, log):
-    from disentangle.factor_predictor import train_factor_predictor
+    from disentangle.methods.factor_predictor.model import train_factor_predictor
 
     return train_factor_predictor(dataset, cache_dir=options.cache_dir,
                                   steps=options.predictor_steps, log=log)

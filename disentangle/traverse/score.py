@@ -97,7 +97,7 @@ def score_traversals(predictor, traversals: Traversals, measure: str = "tv",
     """Purity and coverage of a set of traversals under a factor predictor.
 
     ``predictor`` has ``factor_names`` and ``predict_proba(images [n, *obs]) -> list of
-    [n, size_k]`` (see :mod:`disentangle.factor_predictor`).
+    [n, size_k]`` (see :mod:`disentangle.methods.factor_predictor.model`).
     """
     images = traversals.images  # [seeds, rows, steps, *obs]
     seeds, rows, steps = images.shape[:3]

@@ -42,7 +42,7 @@ def add_parser(subparsers) -> None:
 
 def run(args) -> int:
     from disentangle.errors import UserError
-    from disentangle.traverse.potential_flow import PotentialFlowConfig
+    from disentangle.methods.potential_flow.model import PotentialFlowConfig
     from disentangle.traverse.runner import TraverseOptions, traverse_run
 
     for name in ("seeds", "steps", "num_codes", "potentials", "horizon", "flow_steps",

@@ -10,7 +10,7 @@
   measure on decoded prior samples z ~ N(0, I) is the reference a perfect SCAN reaches.
 - recombined concepts are scored the same way against the named factors of the target.
 
-The judge is the project's one factor predictor (:mod:`disentangle.factor_predictor`,
+The judge is the project's one factor predictor (:mod:`disentangle.methods.factor_predictor.model`,
 trained on the dataset's own factors and cached per dataset); its prediction of every
 factor is binned into the vocabulary's values, and its own accuracy on those values is
 reported so that the ceiling of the symbol -> image accuracy is visible.
@@ -24,8 +24,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from disentangle.factor_predictor import FactorPredictor
-from disentangle.models.scan import SymbolVocabulary
+from disentangle.methods.factor_predictor.model import FactorPredictor
+from disentangle.methods.scan.model import SymbolVocabulary
 
 
 def symbol_value_predictor(predictor: FactorPredictor, vocab: SymbolVocabulary

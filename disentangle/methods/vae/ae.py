@@ -6,7 +6,7 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
-from disentangle.models.base import DataSpec, Method, Representation, register_model
+from disentangle.methods.base import DataSpec, Method, Representation, register_model
 from disentangle.nn import build_decoder, build_encoder, reconstruction_loss
 
 
@@ -34,7 +34,8 @@ class AE(Method):
     def decode(self, z: jax.Array) -> jax.Array:
         return self.decoder(z)
 
-    def loss(self, x, key):
+    def loss(self, batch, key):
+        x = batch.x
         recon = jnp.mean(reconstruction_loss(self.reconstruction, self.decode(self.encode(x).mean),
                                              x))
         return recon, {"reconstruction": recon}

@@ -45,8 +45,8 @@ from flax import nnx
 
 from disentangle import xla_options
 from disentangle.errors import ConfigError
-from disentangle.models.base import Representation
-from disentangle.models.gaussian import kl_normal, kl_to_standard_normal
+from disentangle.methods.base import Representation
+from disentangle.methods.gaussian import kl_normal, kl_to_standard_normal
 from disentangle.nn.mlp import MLP
 
 OPERATORS = ("AND", "IN_COMMON", "IGNORE")

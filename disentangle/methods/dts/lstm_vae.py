@@ -25,7 +25,7 @@ Every method logs the same diagnostics of KL vanishing: the analytic KL per late
 dimension ``kl_0 .. kl_{L-1}`` (batch means), the number of active units in the batch
 ``active_units = #{j : Var_x E[z_j|x] > 0.01}`` (Burda et al., 2016), and the MWS terms
 ``mi`` (I(x;z)), ``tc``, ``dimwise_kl``, ``kl_mc``. :func:`kl_diagnostics` computes them on
-a larger evaluation set. DTS itself is :mod:`disentangle.models.dts`.
+a larger evaluation set. DTS itself is :mod:`disentangle.methods.dts.dts`.
 """
 
 from __future__ import annotations
@@ -37,8 +37,8 @@ from flax import nnx
 
 from disentangle import xla_options
 from disentangle.errors import ConfigError
-from disentangle.models.base import DataSpec, Method, Representation, register_model
-from disentangle.models.gaussian import kl_to_standard_normal, mws_decomposition
+from disentangle.methods.base import DataSpec, Method, Representation, register_model
+from disentangle.methods.gaussian import kl_to_standard_normal, mws_decomposition
 
 CELLS = {"lstm": nnx.LSTMCell, "gru": nnx.GRUCell}
 DECODER_INPUTS = ("autoregressive", "z")
@@ -196,7 +196,8 @@ class RecurrentVAE(Method):
         """The KL-side of the objective; ``parts`` holds the MWS terms and ``kl``."""
         return parts["kl"]
 
-    def loss(self, x, key):
+    def loss(self, batch, key):
+        x = batch.x
         rep = self.encode(x)
         z = rep.sample(key)
         x_hat = self.decoder(z, x)

@@ -17,7 +17,7 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
-from disentangle.models.base import DataSpec, Method, Representation, register_model
+from disentangle.methods.base import DataSpec, Method, Representation, register_model
 from disentangle.nn import build_decoder, build_encoder, reconstruction_loss
 
 
@@ -62,7 +62,8 @@ class QLAE(Method):
     def decode(self, z):
         return self.decoder(z)
 
-    def loss(self, x, key):
+    def loss(self, batch, key):
+        x = batch.x
         z = self.encoder(x)
         q, _ = self.quantize(z)
         z_hat = z + jax.lax.stop_gradient(q - z)

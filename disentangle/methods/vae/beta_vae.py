@@ -13,9 +13,9 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
-from disentangle.models.ae import AE
-from disentangle.models.base import DataSpec, Representation, register_model
-from disentangle.models.gaussian import kl_to_standard_normal
+from disentangle.methods.base import DataSpec, Representation, register_model
+from disentangle.methods.gaussian import kl_to_standard_normal
+from disentangle.methods.vae.ae import AE
 from disentangle.nn import reconstruction_loss
 
 
@@ -44,7 +44,8 @@ class BetaVAE(AE):
         kl = jnp.mean(kl_to_standard_normal(rep.mean, rep.logvar).sum(-1))
         return self.beta * kl, {"kl": kl}
 
-    def loss(self, x, key):
+    def loss(self, batch, key):
+        x = batch.x
         rep = self.encode(x)
         z = rep.sample(key)
         recon = jnp.mean(reconstruction_loss(self.reconstruction, self.decode(z), x))

@@ -8,7 +8,7 @@ images, cross-entropy summed over factors:
 
 Users: traversal scoring (Song et al., ICML 2023: how many factors change along a
 traversal, :mod:`disentangle.traverse.score`) and SCAN's symbol -> image evaluation
-(Higgins et al., ICLR 2018, :mod:`disentangle.scan_eval`).
+(Higgins et al., ICLR 2018, :mod:`disentangle.methods.scan.evaluation`).
 
 Network: for 64x64 images a small stride-2 conv net (:class:`ConvFactorNet`; 5x5 kernels
 first so small shapes keep their outline), an MLP (``mlp_small`` of ``disentangle.nn``)
@@ -328,7 +328,7 @@ def train_factor_predictor(dataset, *, cache_dir: str | Path | None = None,
 def main(argv: Sequence[str] | None = None) -> int:
     """Train (or load) and print the held-out accuracy report of one dataset's predictor.
 
-    python -m disentangle.factor_predictor dsprites --cache-dir DIR [--steps N]
+    python -m disentangle.methods.factor_predictor.model dsprites --cache-dir DIR [--steps N]
     """
     import argparse
 

@@ -38,7 +38,7 @@ import orbax.checkpoint as ocp
 from flax import nnx
 
 from disentangle import xla_options
-from disentangle.models.base import Method
+from disentangle.methods.base import Method
 from disentangle.nn import build_encoder
 from disentangle.traverse.common import Traversals, decode_images
 

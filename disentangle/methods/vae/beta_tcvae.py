@@ -3,7 +3,7 @@
     loss = E[-log p(x|z)] + KL + (beta - 1) * TC
 
 which equals recon + I(x;z) + beta * TC + dimKL with the MWS estimates of
-:func:`disentangle.models.gaussian.mws_decomposition` (disentanglement_lib's form uses the
+:func:`disentangle.methods.gaussian.mws_decomposition` (disentanglement_lib's form uses the
 analytic KL for the first term). ``beta`` is the TC weight; N is the dataset size.
 """
 
@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import jax.numpy as jnp
 
-from disentangle.models.base import register_model
-from disentangle.models.beta_vae import BetaVAE
-from disentangle.models.gaussian import kl_to_standard_normal, mws_decomposition
+from disentangle.methods.base import register_model
+from disentangle.methods.gaussian import kl_to_standard_normal, mws_decomposition
+from disentangle.methods.vae.beta_vae import BetaVAE
 
 
 @register_model("beta_tcvae")

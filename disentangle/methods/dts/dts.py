@@ -1,8 +1,8 @@
 """DTS: disentangled time-series representations (Li et al., KDD 2022).
 
-A recurrent VAE (:class:`disentangle.models.lstm_vae.RecurrentVAE`: LSTM/GRU encoder and
+A recurrent VAE (:class:`disentangle.methods.dts.lstm_vae.RecurrentVAE`: LSTM/GRU encoder and
 decoder scanned over time) whose KL term is split, with minibatch-weighted sampling
-(Chen et al., 2018; :func:`disentangle.models.gaussian.mws_decomposition`), into
+(Chen et al., 2018; :func:`disentangle.methods.gaussian.mws_decomposition`), into
 
     E_x KL(q(z|x) || p(z)) = I(x; z) + TC(z) + sum_j KL(q(z_j) || p(z_j))
 
@@ -27,8 +27,8 @@ gamma = 1 and group weight 2 are untuned choices ("heavier weights on TC").
 
 from __future__ import annotations
 
-from disentangle.models.base import DataSpec, register_model
-from disentangle.models.lstm_vae import RecurrentVAE
+from disentangle.methods.base import DataSpec, register_model
+from disentangle.methods.dts.lstm_vae import RecurrentVAE
 
 
 def default_segments(latent_dim: int, size: int = 2) -> tuple[int, ...]:

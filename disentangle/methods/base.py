@@ -2,23 +2,38 @@
 
 - ``encode(x) -> Representation(mean [n, L], logvar [n, L] | None, codes [n, L] | None)``
 - ``decode(z) -> logits [n, *observation_shape]``
-- ``loss(x, key) -> (scalar, dict[str, scalar])``: the training objective on a batch,
-  with every term in the dict (logged to metrics.jsonl).
+- objectives ``name(batch, key) -> (scalar, dict[str, scalar])`` on a :class:`Batch`
+  (observations ``x`` and integer ``factors``), every term in the dict (logged to
+  metrics.jsonl); single-loss methods define ``loss``.
 - ``from_config(model_config, spec, rngs)``: construction from the ``model`` config
   section and the dataset's :class:`DataSpec`.
 
-Methods that alternate optimizers (SCAN stages, DR-RFF, potential flows) keep their
-own ``train_step`` and are not driven through ``loss``.
+What the one trainer (``disentangle.train``) needs to train any method, single-loss or
+with several optimizers and stages alike:
+
+- ``param_groups() -> {group: nnx filter}``: disjoint sets of trainable parameters, each
+  with its own optimizer state. Parameters in no group (a frozen parent run's model) are
+  not trained. Default: every ``nnx.Param`` in one group ``"model"``.
+- ``optimizers(train) -> {group: optax transformation}``. Default: Adam/AdamW from the
+  ``train`` section (:func:`disentangle.optim.make_optimizer`) for every group.
+- ``schedule(step) -> tuple[Update, ...]``: the updates of training step ``step``
+  (1-based), applied in order within one jitted step, each an optimizer step of one group
+  on one objective. It is evaluated on the host and must be piecewise constant (stages);
+  the trainer compiles one program per distinct tuple. Default: ``(Update("model",
+  "loss"),)`` at every step.
 """
 
 from __future__ import annotations
 
 import dataclasses
+from typing import Any
 
 import jax
 import ml_collections
+import optax
 from flax import nnx, struct
 
+from disentangle.optim import make_optimizer
 from disentangle.registry import Registry
 
 
@@ -38,6 +53,26 @@ class Representation:
         return self.mean + jax.numpy.exp(0.5 * self.logvar) * eps
 
 
+@struct.dataclass
+class Batch:
+    """A training batch: observations ``x [n, *obs]`` and their factors ``int [n, K]``."""
+
+    x: jax.Array
+    factors: jax.Array | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class Update:
+    """One optimizer step of parameter group ``group`` on the objective ``objective``
+    (the method's ``objective(batch, key) -> (loss, terms)``)."""
+
+    group: str = "model"
+    objective: str = "loss"
+
+
+SINGLE_LOSS = (Update(),)
+
+
 @dataclasses.dataclass(frozen=True)
 class DataSpec:
     """What a method needs to know of its dataset."""
@@ -52,9 +87,22 @@ class DataSpec:
 
 
 class Method(nnx.Module):
-    """Base class of single-optimizer representation learners."""
+    """Base class of the workbench's methods (see the module docstring)."""
 
     latent_dim: int
+
+    def param_groups(self) -> dict[str, Any]:
+        """Group name -> nnx filter of its trainable parameters (disjoint groups)."""
+        return {"model": nnx.Param}
+
+    def optimizers(self, train: ml_collections.ConfigDict
+                   ) -> dict[str, optax.GradientTransformation]:
+        """Group name -> optimizer; default: ``train.optimizer`` for every group."""
+        return {group: make_optimizer(train) for group in self.param_groups()}
+
+    def schedule(self, step: int) -> tuple[Update, ...]:
+        """The updates of training step ``step`` (1-based), in order."""
+        return SINGLE_LOSS
 
     @classmethod
     def from_config(cls, config: ml_collections.ConfigDict, spec: DataSpec, rngs: nnx.Rngs):
@@ -66,7 +114,7 @@ class Method(nnx.Module):
     def decode(self, z: jax.Array) -> jax.Array:
         raise NotImplementedError
 
-    def loss(self, x: jax.Array, key: jax.Array) -> tuple[jax.Array, dict[str, jax.Array]]:
+    def loss(self, batch: Batch, key: jax.Array) -> tuple[jax.Array, dict[str, jax.Array]]:
         raise NotImplementedError
 
     def reconstruct(self, x: jax.Array) -> jax.Array:
@@ -85,7 +133,7 @@ class Method(nnx.Module):
                                    self.reconstruct(x), x)
 
 
-MODELS: Registry[type[Method]] = Registry("model", "disentangle.models")
+MODELS: Registry[type[Method]] = Registry("model", "disentangle.methods")
 register_model = MODELS.register
 
 

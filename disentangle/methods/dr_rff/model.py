@@ -48,7 +48,7 @@ import optax
 from flax import nnx
 
 from disentangle import xla_options
-from disentangle.models.base import DataSpec, Method, Representation, register_model
+from disentangle.methods.base import DataSpec, Method, Representation, register_model
 
 
 # --------------------------------------------------------------------------- networks
@@ -318,7 +318,7 @@ class DRRFF(Method):
 
     def loss(self, x, key):
         raise NotImplementedError("dr_rff alternates two optimizers: train it with "
-                                  "disentangle.models.rf_dr.train_rff")
+                                  "disentangle.methods.dr_rff.model.train_rff")
 
 
 METHODS = ("dr_rff", "ml_rff", "ml_rff_awgn")
