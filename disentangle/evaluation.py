@@ -38,7 +38,7 @@ def to_jsonable(value: Any) -> Any:
     return value
 
 
-_reconstruction_error = xla_options.nnx_jit(lambda m, x: m.reconstruction_error(x))
+_reconstruction_error = xla_options.jit_apply(lambda m, x: m.reconstruction_error(x))
 
 
 def reconstruction_nll(model, dataset, n: int = 1000, seed: int = 0) -> float:

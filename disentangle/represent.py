@@ -38,7 +38,7 @@ class Encoded:
         return out
 
 
-@xla_options.nnx_jit
+@xla_options.jit_apply
 def _encode(model: Method, x):
     return model.encode(x)
 

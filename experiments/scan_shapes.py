@@ -104,8 +104,8 @@ def study_dataset(name: str, spec: dict, m: dict, out: Path, cache_dir: str | No
     run_dir = train_and_evaluate(vae_config(name, spec["beta"], m["vae_steps"], m["batch"]),
                                  out / "runs" / name, progress=False)
     vae = load_run(run_dir).model
-    encode_fn = xla_options.nnx_jit(lambda m, x: m.encode(x))
-    decode_fn = xla_options.nnx_jit(lambda m, z: jax.nn.sigmoid(m.decode(z)))
+    encode_fn = xla_options.jit_apply(lambda m, x: m.encode(x))
+    decode_fn = xla_options.jit_apply(lambda m, z: jax.nn.sigmoid(m.decode(z)))
     encode, decode = (lambda x: encode_fn(vae, x)), (lambda z: decode_fn(vae, z))
     timing = {"vae": time.time() - t0}
 

@@ -36,12 +36,12 @@ class Traversals:
         return self.images.shape[1]
 
 
-@xla_options.nnx_jit
+@xla_options.jit_apply
 def _encode_mean(model: Method, x: jax.Array) -> jax.Array:
     return model.encode(x).mean
 
 
-@xla_options.nnx_jit
+@xla_options.jit_apply
 def _decode_images(model: Method, z: jax.Array) -> jax.Array:
     return jax.nn.sigmoid(model.decode(z))
 

@@ -369,7 +369,7 @@ def train_rff(method: str, x: np.ndarray, y: np.ndarray, num_classes: int,
     return model, history
 
 
-@xla_options.nnx_jit
+@xla_options.jit_apply
 def _forward(f: FingerprintExtractor, x: jax.Array) -> tuple[jax.Array, jax.Array]:
     return f(x)
 

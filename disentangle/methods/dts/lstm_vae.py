@@ -239,7 +239,7 @@ class LSTMBetaTCVAE(LSTMVAE):
         return parts["kl"] + (self.beta - 1.0) * parts["tc"]
 
 
-@xla_options.nnx_jit
+@xla_options.jit_apply
 def _encode(model: Method, x: jax.Array) -> Representation:
     return model.encode(x)
 

@@ -158,7 +158,7 @@ class FactorPredictor:
         return predictor
 
 
-@xla_options.nnx_jit
+@xla_options.jit_apply
 def _logits(network: nnx.Module, x: jax.Array) -> jax.Array:
     return network(x)
 

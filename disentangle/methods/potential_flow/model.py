@@ -391,7 +391,7 @@ def load_potential_flow(workdir: str | Path, latent_dim: int, observation_shape)
 # Using a trained flow.
 # --------------------------------------------------------------------------------------
 
-@xla_options.nnx_jit(static_argnums=3)
+@xla_options.jit_apply(static_argnums=3)
 def _trajectories(potentials: PotentialFlow, z0: jax.Array, k: jax.Array, num_steps: int):
     return potentials.flow(z0, k, num_steps)
 
@@ -429,6 +429,6 @@ def classifier_accuracy(flow: FlowModel, model: Method, codes: np.ndarray, num_s
     return float(np.mean(pred == labels))
 
 
-@xla_options.nnx_jit
+@xla_options.jit_apply
 def _classify(classifier: PairClassifier, x0: jax.Array, x1: jax.Array) -> jax.Array:
     return jnp.argmax(classifier(x0, x1), axis=-1)
