@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import inspect
 import os
 
 import jax
@@ -159,7 +160,8 @@ def jit_apply(fun=None, *, static_argnums: int | tuple[int, ...] = ()):
     return call
 
 
-# Transitional: training steps outside the trainer still use this; removed once every method trains through disentangle.train.
+# Transitional: training steps outside the trainer still use this (removed once every
+# method trains through disentangle.train).
 def nnx_jit(fun=None, *, static_argnums: int | tuple[int, ...] = (),
             static_argnames: str | tuple[str, ...] = ()):
     """``nnx.jit`` for the workbench's own programs, with :func:`compiler_options`.
