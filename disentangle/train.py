@@ -55,6 +55,7 @@ from disentangle import xla_options
 from disentangle.data import GroundTruthData, get_dataset
 from disentangle.errors import ConfigError, UserError
 from disentangle.methods import Batch, DataSpec, Method, Update, build_model
+from disentangle.tracking import Tracker, read_log, truncate_log  # noqa: F401  (read_log: API)
 
 NO_BAD_STEP = np.iinfo(np.int32).max
 
@@ -275,7 +276,8 @@ def restore_latest_good(workdir: Path, target: dict, keep: int = 3
 # Keys added to base_config after runs were written: absent in an old config.json means this.
 _ADDED_DEFAULTS = {"train.num_seeds": 1, "train.vmap_key": "", "train.vmap_values": []}
 # Keys that choose how a run is executed, not what it computes: may change on resume.
-_EXECUTION_KEYS = ("train.steps", "train.log_every", "train.checkpoint_every")
+_EXECUTION_KEYS = ("train.steps", "train.log_every", "train.checkpoint_every",
+                   "train.log_to", "train.wandb_project")
 # Keys that ``--allow-change`` may change when a run is continued (e.g. after a divergence):
 # settings of the update rule that leave the optimizer state's structure as it is.
 CHANGEABLE_KEYS = ("train.learning_rate", "train.clip_value", "train.weight_decay",
@@ -325,47 +327,6 @@ def check_config_matches(workdir: Path, config: ml_collections.ConfigDict,
             f"{workdir} holds a run with a different config ({shown}). Use another --workdir"
             f"{hint}; the existing run is left untouched.")
     return diff
-
-
-def _read_rows(path: Path) -> list[dict]:
-    """The rows of a JSON-lines log; a torn last line (a kill mid-write) is dropped with a
-    warning, a bad line elsewhere is an error naming the file and line."""
-    lines = path.read_text().splitlines()
-    rows = []
-    for i, line in enumerate(lines):
-        if not line.strip():
-            continue
-        try:
-            rows.append(json.loads(line))
-        except json.JSONDecodeError:
-            if i == len(lines) - 1:
-                warnings.warn(f"{path}: dropped a torn last line (line {i + 1}: {line[:60]!r})",
-                              stacklevel=3)
-                continue
-            raise UserError(f"{path}: line {i + 1} is not JSON ({line[:60]!r}); the log is "
-                            "damaged in the middle, not only at its end") from None
-    return rows
-
-
-def _truncate_log(path: Path, last_step: int) -> None:
-    """Keep the log lines of steps <= last_step (the checkpoint a resume starts from).
-
-    A missing log of a run that resumes from a checkpoint is recreated (empty: the steps up
-    to ``last_step`` are not recoverable) with a warning.
-    """
-    if not path.exists():
-        if last_step:
-            warnings.warn(f"{path} is missing; it is recreated and logging resumes after step "
-                          f"{last_step} (the rows of steps 1..{last_step} are lost)",
-                          stacklevel=2)
-        return
-    keep = [row for row in _read_rows(path) if row["step"] <= last_step]
-    path.write_text("".join(json.dumps(row) + "\n" for row in keep))
-
-
-def read_log(workdir: str | Path) -> list[dict]:
-    path = Path(workdir) / "metrics.jsonl"
-    return _read_rows(path) if path.exists() else []
 
 
 # ----------------------------------------------------------------------------- run-dir lock
@@ -470,7 +431,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path, *
                     f.write(json.dumps({"step": start, "time": time.time(), "changes": {
                         k: {"old": a, "new": b} for k, (a, b) in changes.items()}}) + "\n")
             (workdir / "config.json").write_text(config_lib.to_json(config))
-            _truncate_log(workdir / "metrics.jsonl", start)
+            truncate_log(workdir / "metrics.jsonl", start)
         if start >= tc.steps:
             manager.close()
             return workdir
@@ -483,22 +444,24 @@ def _train(s: Setup, manager, start: int, bad_step, workdir: Path, progress: boo
     tc = s.config.train
     hosts = None if s.dataset.device_sampler() is not None else [
         HostBatches(s.dataset, tc.batch_size, tc.seed)]
+    trackers = [Tracker(workdir, s.config, s.dataset, s.model, start, primary)]
     _train_loop(lambda updates: make_train_step(s, updates), s.schedule,
                 (s.params, s.opt_state, bad_step), start=start, tc=tc, dirs=[workdir],
-                managers=[manager], stacked=False, hosts=hosts, mesh=s.mesh,
-                progress=progress, primary=primary)
+                managers=[manager], trackers=trackers, stacked=False, hosts=hosts,
+                mesh=s.mesh, progress=progress, primary=primary)
 
 
 def _train_loop(make_step: Callable, schedule: Callable, state: tuple, *, start: int, tc,
-                dirs: list[Path], managers: list, stacked: bool, hosts: list | None,
-                mesh: Mesh | None, progress: bool, primary: bool) -> None:
+                dirs: list[Path], managers: list, trackers: list[Tracker], stacked: bool,
+                hosts: list | None, mesh: Mesh | None, progress: bool, primary: bool) -> None:
     """Steps ``start + 1 .. tc.steps`` of one run (one dir) or of ``stacked`` members (one
     dir each; every state leaf, ``bad`` and the logs stacked on a leading member axis).
 
     Step t runs the compiled program of ``schedule(t)`` (``make_step(updates)``, compiled
     once per stage). Logs every ``log_every``, checkpoints every ``checkpoint_every`` and at
     the end, and raises :class:`NonFiniteLossError` at the first sync after a bad step.
-    Closes the managers.
+    Each dir's :class:`~disentangle.tracking.Tracker` gets the logged rows and scores the
+    parameters every ``eval.every`` steps. Closes the managers and trackers.
     """
     params, opt_state, bad = state
     n = len(dirs)
@@ -523,6 +486,8 @@ def _train_loop(make_step: Callable, schedule: Callable, state: tuple, *, start:
                                       hosts[0].get(step, tc.steps)),)
             params, opt_state, bad, logs = programs[updates](*args)
             bar.update(1)
+            for i, tracker in enumerate(trackers):
+                tracker.maybe_evaluate(step, pick(params, i), step == tc.steps)
             is_log = step % tc.log_every == 0 or step == tc.steps
             is_ckpt = step % tc.checkpoint_every == 0 or step == tc.steps
             if not (is_log or is_ckpt):
@@ -550,6 +515,7 @@ def _train_loop(make_step: Callable, schedule: Callable, state: tuple, *, start:
                            "time": time.time()}
                     f.write(json.dumps(row) + "\n")
                     f.flush()
+                    trackers[i].log(step, row)
                 bar.set_postfix(loss=f"{float(np.mean(host_logs['loss'])):.4g}",
                                 img_s=f"{rate * n:.0f}")
             if is_ckpt:
@@ -566,6 +532,8 @@ def _train_loop(make_step: Callable, schedule: Callable, state: tuple, *, start:
         bar.close()
         for m in managers:
             m.close()
+        for t in trackers:
+            t.close()
 
 
 # ----------------------------------------------------------------------------- vmapped sweeps
@@ -702,7 +670,7 @@ def train_members(config: ml_collections.ConfigDict, workdir: str | Path, *,
             s.params, s.opt_state = state["params"], state["opt_state"]
     for d in dirs:
         if primary:
-            _truncate_log(d / "metrics.jsonl", start)
+            truncate_log(d / "metrics.jsonl", start)
     if start >= tc.steps:
         for m in managers:
             m.close()
@@ -710,10 +678,12 @@ def train_members(config: ml_collections.ConfigDict, workdir: str | Path, *,
 
     hosts = None if dataset.device_sampler() is not None else [
         HostBatches(dataset, tc.batch_size, m.train.seed) for m in members.values()]
+    trackers = [Tracker(d, member, dataset, s.model, start, primary)
+                for d, member, s in zip(dirs, members.values(), setups)]
     _train_loop(lambda updates: make_members_step(setups, updates, hyper_name),
                 setups[0].schedule, members_state(setups), start=start, tc=tc, dirs=dirs,
-                managers=managers, stacked=True, hosts=hosts, mesh=setups[0].mesh,
-                progress=progress and primary, primary=primary)
+                managers=managers, trackers=trackers, stacked=True, hosts=hosts,
+                mesh=setups[0].mesh, progress=progress and primary, primary=primary)
     return workdir
 
 
