@@ -47,6 +47,12 @@ from disentangle.registry import Registry
 
 METRICS: Registry[Callable[..., dict]] = Registry("metric", __name__)
 register_metric = METRICS.register
+# Scores that sample a dataset through an encoder: ``fn(dataset, represent_fn, rng, **options)``.
+INTERVENTIONAL_METRICS: Registry[Callable[..., dict]] = Registry("interventional metric", __name__)
+register_interventional_metric = INTERVENTIONAL_METRICS.register
+# Scores of several runs' codes of the same inputs: ``fn(representations, kl=None, **options)``.
+RUN_SET_METRICS: Registry[Callable[..., dict]] = Registry("run-set metric", __name__)
+register_run_set_metric = RUN_SET_METRICS.register
 
 DEFAULT_METRICS = ("infomec", "mig", "dci", "sap", "modularity_explicitness", "unsupervised")
 
@@ -97,9 +103,11 @@ from metrics._common import MetricInputError  # noqa: E402
 from metrics.dci import dci  # noqa: E402
 from metrics.infomec import infomec  # noqa: E402
 from metrics.interventional import beta_vae_score, factor_vae_score  # noqa: E402
+from metrics.irs import irs  # noqa: E402
 from metrics.mig import mig  # noqa: E402
 from metrics.modularity import modularity_explicitness  # noqa: E402
 from metrics.sap import sap  # noqa: E402
+from metrics.udr import udr  # noqa: E402
 from metrics.unsupervised import (  # noqa: E402
     gaussian_total_correlation,
     gaussian_wasserstein_correlation,
@@ -110,7 +118,7 @@ from metrics.unsupervised import (  # noqa: E402
 
 __all__ = [
     "DEFAULT_METRICS", "METRICS", "MetricInputError", "beta_vae_score", "dci", "evaluate",
-    "factor_vae_score",
+    "factor_vae_score", "INTERVENTIONAL_METRICS", "irs", "RUN_SET_METRICS", "udr",
     "gaussian_total_correlation", "gaussian_wasserstein_correlation", "infomec",
     "mean_pairwise_mutual_info", "mig", "modularity_explicitness", "mutual_info_matrix",
     "register_metric", "sap", "scalars", "unsupervised",
