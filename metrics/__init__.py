@@ -19,6 +19,8 @@ name                        keys
 ``sap``                     ``sap``, ``sap_matrix`` ([L, K] test accuracies)
 ``modularity_explicitness`` ``modularity``, ``explicitness`` (test ROC-AUC),
                             ``explicitness_train``
+``irs``                     ``irs``, ``irs_per_latent`` ([L]), ``irs_matrix`` ([L, K]),
+                            ``irs_parents`` ([L] int), ``irs_num_active`` (not a default)
 ``unsupervised``            ``gaussian_total_correlation``,
                             ``gaussian_wasserstein_correlation``,
                             ``gaussian_wasserstein_correlation_norm``, ``mutual_info_score``
@@ -34,6 +36,10 @@ Options given to ``evaluate`` go to every metric whose signature names them (e.g
 ``discrete_latents`` to ``infomec``, ``importance`` to ``dci``, ``codes_test`` and
 ``factors_test`` to the metrics with a held-out set). The plain scikit-learn versions of
 the same definitions live in :mod:`metrics.reference`. See docs/metrics.md.
+
+Two more registries hold scores of another shape: :data:`INTERVENTIONAL_METRICS`
+(``beta_vae_score``, ``factor_vae_score``: ``fn(dataset, represent_fn, rng)``) and
+:data:`RUN_SET_METRICS` (``udr``: ``fn(representations, kl=None)`` over several runs).
 """
 
 from __future__ import annotations
