@@ -108,15 +108,15 @@ def test_sharing_sampler_draws_stored_rows_only():
 def test_interventional_scores_on_a_partial_grid():
     ds = _Checkerboard()
     rng = np.random.default_rng(1)
-    ident = metrics.beta_vae_score(ds, lambda x: x, rng, batch_size=16, num_train=300,
-                                   num_eval=200)
-    assert ident["beta_vae"] > 0.95
-    fv = metrics.factor_vae_score(ds, lambda x: x, rng, batch_size=16, num_train=300,
-                                  num_eval=200, num_variance_estimate=500)
-    assert fv["factor_vae"] > 0.95
-    mixed = metrics.factor_vae_score(ds, lambda x: x @ np.ones((3, 3)), rng, batch_size=16,
-                                     num_train=300, num_eval=200, num_variance_estimate=500)
-    assert mixed["factor_vae"] < 0.7
+    sizes = {"batch_size": 16, "num_train": 300, "num_eval": 200}
+    assert metrics.beta_vae_score(ds, lambda x: x, rng, **sizes)["beta_vae"] > 0.95
+
+    def factor_vae(encode):
+        return metrics.factor_vae_score(ds, encode, rng, num_variance_estimate=500,
+                                        **sizes)["factor_vae"]
+
+    assert factor_vae(lambda x: x) > 0.95
+    assert factor_vae(lambda x: x @ np.ones((3, 3))) < 0.7  # every latent mixes all factors
 
 
 def test_interventional_scores_refuse_single_valued_factor():
