@@ -56,6 +56,12 @@ def reconstruction_nll(model, dataset, n: int = 1000, seed: int = 0) -> float:
     return float(np.concatenate(losses).mean())
 
 
+def sample_settings(config, num_samples: int | None, seed: int | None) -> tuple[int, int]:
+    """The evaluation sample size and seed: the given ones, else the config's ``eval``."""
+    ev = config.get("eval", {})
+    return num_samples or ev.get("num_samples", 10_000), ev.get("seed", 0) if seed is None else seed
+
+
 def split_metric_names(names: list[str] | None) -> tuple[list[str] | None, list[str]]:
     """``(metrics of codes or None for the default suite, interventional metrics)``; a name
     in neither registry is a :class:`UserError` listing what is accepted."""
@@ -105,10 +111,9 @@ def evaluate_run(run_dir: str | Path, num_samples: int | None = None, seed: int 
     import metrics
 
     run = load_run(run_dir)
-    ev = run.config.get("eval", {})
-    num_samples = num_samples or ev.get("num_samples", 10_000)
-    seed = ev.get("seed", 0) if seed is None else seed
-    code_names, interventional = split_metric_names(names or list(ev.get("metrics", ())))
+    num_samples, seed = sample_settings(run.config, num_samples, seed)
+    code_names, interventional = split_metric_names(
+        names or list(run.config.get("eval", {}).get("metrics", ())))
     options = options or {}
     chosen = [(metrics.METRICS.get(n), 2) for n in code_names or metrics.DEFAULT_METRICS]
     chosen += [(metrics.INTERVENTIONAL_METRICS.get(n), 3) for n in interventional]
@@ -157,13 +162,14 @@ def latent_kl(mean: np.ndarray, logvar: np.ndarray) -> np.ndarray:
     return 0.5 * np.mean(mean**2 + np.exp(logvar) - logvar - 1.0, axis=0)
 
 
-def udr_of_runs(run_dirs: list[str | Path], num_samples: int = 10_000, seed: int = 0,
-                **options) -> dict:
+def udr_of_runs(run_dirs: list[str | Path], num_samples: int | None = None,
+                seed: int | None = None, **options) -> dict:
     """UDR (:func:`metrics.udr`) of several runs on one dataset, from their mean (or code)
-    representations of the same ``num_samples`` inputs. A VAE's latents count when their mean
-    KL to the prior exceeds ``kl_threshold`` (0.01); models without a posterior variance
-    (autoencoders, QLAE) keep every latent. Returns ``{"runs", "udr" (per run),
-    "udr_pairwise", "udr_informative", "kl", "warnings", ...}``."""
+    representations of the same ``num_samples`` inputs (default: the first run's
+    ``eval.num_samples`` and ``eval.seed``). A VAE's latents count when their mean KL to the
+    prior exceeds ``kl_threshold`` (0.01); models without a posterior variance (autoencoders,
+    QLAE) keep every latent. Returns ``{"runs", "udr" (per run), "udr_pairwise",
+    "udr_informative", "kl", "warnings", ...}``."""
     import metrics
 
     unknown = sorted(set(options) - set(list(inspect.signature(metrics.udr).parameters)[3:]))
@@ -175,6 +181,7 @@ def udr_of_runs(run_dirs: list[str | Path], num_samples: int = 10_000, seed: int
     if len(datasets) > 1:
         raise UserError(f"UDR compares runs on the same inputs; these runs use the datasets "
                         f"{sorted(datasets)}")
+    num_samples, seed = sample_settings(runs[0].config, num_samples, seed)
     reps, kls, masks = [], [], []
     threshold = options.get("kl_threshold", 0.01)
     for run in runs:

@@ -58,8 +58,7 @@ def run(args) -> int:
             evaluate_run(run_dir, args.num_samples, args.seed, per_run or None, options=options)
             print(f"wrote {run_dir}/eval.json")
     if run_set:  # "udr" is the one run-set metric
-        result = udr_of_runs(args.run, args.num_samples or 10_000,
-                             0 if args.seed is None else args.seed, **options)
+        result = udr_of_runs(args.run, args.num_samples, args.seed, **options)
         for path, score in zip(result["runs"], result["udr"]):
             print(f"UDR {score:.4f}  {path}")
         if args.out:
