@@ -5,7 +5,6 @@ through the trainer."""
 from __future__ import annotations
 
 import math
-
 from pathlib import Path
 
 import jax

@@ -618,5 +618,5 @@ __all__ = [
     "CHANNELS", "DeviceImpairments", "ImpairmentRanges", "RFCaptures", "RFSplit", "SPLITS",
     "SPLIT_KINDS", "ZigbeeConfig", "ZigbeeRF", "ZigbeeSimulator", "add_awgn", "apply_channel",
     "draw_devices", "exponential_pdp", "iq_imbalance", "iq_to_real", "load_npz_captures",
-    "load_sigmf", "make_split", "make_splits", "multipath_taps", "oqpsk_preamble", "phase_sync", "power_amplifier",
-    "rapp", "rf_zigbee", "rms_delay", "saleh", "transmit", "zigbee_config"]
+    "load_sigmf", "make_split", "make_splits", "multipath_taps", "oqpsk_preamble", "phase_sync",
+    "power_amplifier", "rapp", "rf_zigbee", "rms_delay", "saleh", "transmit", "zigbee_config"]
