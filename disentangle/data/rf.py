@@ -29,7 +29,11 @@ Signal sizes: the paper's preamble is 8 symbols of 32 chips (256 chips, 128 us);
 study uses 2 symbols at 4 samples per chip (8 MS/s): 256 samples, 32 us.
 
 Splits (as in the paper): training captures come from known devices over line-of-sight
-channels only; tests cover known/unseen devices x line-of-sight/multipath.
+channels only; tests cover known/unseen devices x line-of-sight/multipath
+(:func:`make_split`). ``get_dataset("rf_zigbee", split="train", ...)`` is the fixed
+training split as :class:`ArrayData` (factors device, channel), the set DR-RFF trains on.
+Line of sight is AWGN only unless ``los_k_factor`` gives it a short Rician channel
+(channel diversity in training: docs/rf.md).
 
 Real captures: ``load_npz_captures`` (arrays ``iq`` complex [n, T] or real [n, T, 2], and
 ``device`` labels) and ``load_sigmf`` (a SigMF recording whose annotations label devices;
@@ -283,8 +287,8 @@ class ZigbeeConfig:
     rms_delay_ns: tuple[float, float] = (10.0, 300.0)
     k_factor: tuple[float, float] = (0.0, 10.0)
     # None: line of sight is AWGN only (the default). A range: line-of-sight captures get a
-    # weak Rician channel (K drawn in this range, RMS delay in ``los_rms_delay_ns``), as
-    # indoor line-of-sight captures have.
+    # short Rician channel (K drawn in this range, RMS delay in ``los_rms_delay_ns``), as
+    # indoor line-of-sight captures have; configs/*rff_zigbee.py use K in [2, 20].
     los_k_factor: tuple[float, float] | None = None
     los_rms_delay_ns: tuple[float, float] = (10.0, 50.0)
     pa_model: str = "rapp"
