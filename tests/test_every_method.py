@@ -23,6 +23,11 @@ ROOT = Path(__file__).resolve().parents[1]
 IMAGES = {"model.network": "mlp_small", "model.latent_dim": 4, "train.batch_size": 8,
           "train.learning_rate": 1e-3}
 SERIES = {"model.hidden": 8, "train.batch_size": 8}
+RF = {"data.options.n_devices": 4, "data.options.n_known": 3, "data.options.n_symbols": 1,
+      "data.options.samples_per_chip": 2, "data.options.n_per_device": 8,
+      "model.embed_dim": 8, "model.channels": [4, 4], "train.batch_size": 8}
+DR_RFF = {**RF, "model.q_width": 4, "model.q_bottleneck": 2, "model.g_width": 4,
+          "model.warmup_steps": 2}
 # method -> (config file, overrides that make it tiny). "{base}" is replaced by the path of
 # a tiny trained beta-VAE run (methods that build on a trained run).
 TINY: dict[str, tuple[str, dict]] = {
@@ -33,6 +38,9 @@ TINY: dict[str, tuple[str, dict]] = {
     "lstm_vae": ("configs/lstm_vae_ts_factors.py", SERIES),
     "lstm_beta_tcvae": ("configs/lstm_beta_tcvae_ts_factors.py", SERIES),
     "dts": ("configs/dts_ts_factors.py", SERIES),
+    "dr_rff": ("configs/dr_rff_zigbee.py", DR_RFF),
+    "ml_rff": ("configs/ml_rff_zigbee.py", RF),
+    "ml_rff_awgn": ("configs/ml_rff_awgn_zigbee.py", RF),
 }
 STEPS = {"train.steps": 4, "train.checkpoint_every": 2, "train.log_every": 1}
 
@@ -83,7 +91,7 @@ def test_cli_sigkill_after_first_checkpoint_resumes_exactly(method, tmp_path, re
     overrides = {**tiny_overrides(method, base), "train.steps": 12,
                  "train.checkpoint_every": 4}
     args = [sys.executable, "-m", "experiments.cli", "train", TINY[method][0],
-            *(f"{k}={v}" for k, v in overrides.items()), "--no-progress"]
+            *(f"{k}={v}".replace(" ", "") for k, v in overrides.items()), "--no-progress"]
     subprocess.run([*args, "--workdir", str(tmp_path / "full")], check=True, cwd=ROOT)
     proc = subprocess.Popen([*args, "--workdir", str(tmp_path / "killed")], cwd=ROOT)
     first = tmp_path / "killed" / "checkpoints" / "4"
