@@ -305,6 +305,15 @@ def test_wrong_npz_contents_say_what_was_expected(tmp_path, name, writer, messag
         prepare(name, tmp_path / "f.npz", out=tmp_path / "p", allow_subset=True)
 
 
+def test_mpi3d_2019_release_is_refused_by_name(tmp_path, monkeypatch):
+    import disentangle.data.sources as sources
+
+    monkeypatch.setattr(sources, "MPI3D_2019_IMAGES", 20)  # stands in for 460,800 rows
+    write_mpi3d(tmp_path / "mpi3d_toy.npz", n=20)
+    with pytest.raises(DataError, match="20 images is the 2019 release"):
+        prepare("mpi3d_toy", tmp_path / "mpi3d_toy.npz", out=tmp_path / "p", allow_subset=True)
+
+
 def test_wrong_shapes3d_labels(tmp_path):
     with h5py.File(tmp_path / "3dshapes.h5", "w") as f:
         f.create_dataset("images", data=np.zeros((3, 64, 64, 3), np.uint8))

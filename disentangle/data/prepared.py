@@ -100,7 +100,8 @@ def register_source(fmt: SourceFormat) -> SourceFormat:
 
 
 def data_root() -> Path:
-    """``$DISENTANGLE_DATA``, default ``$DISENTANGLE_CACHE/data`` (``~/.cache/disentangle/data``)."""
+    """``$DISENTANGLE_DATA``, default ``$DISENTANGLE_CACHE/data`` (``~/.cache/disentangle/
+    data``)."""
     root = os.environ.get("DISENTANGLE_DATA")
     return Path(root).expanduser() if root else cache_dir("data")
 

@@ -229,6 +229,7 @@ register_source(SourceFormat(
 MPI3D_NAMES = ("object_color", "object_shape", "object_size", "camera_height",
                "background_color", "horizontal_axis", "vertical_axis")
 MPI3D_SIZES = (6, 6, 2, 3, 3, 40, 40)
+MPI3D_2019_IMAGES = 460_800  # the first release: 4 x 4 x 2 x 3 x 3 x 40 x 40
 
 
 def _mpi3d_opener(filename: str):
@@ -242,6 +243,9 @@ def _mpi3d_opener(filename: str):
         stream.close()
         zf.close()
         _expect(str(path), "images", shape, dtype, (64, 64, 3), "u", expected)
+        if shape[0] == MPI3D_2019_IMAGES:
+            raise DataError(f"{path}: {shape[0]} images is the 2019 release (4 colours x 4 "
+                            f"shapes); expected the current {expected}")
         if shape[0] > np.prod(MPI3D_SIZES):
             raise DataError(f"{path}: {shape[0]} images; expected at most "
                             f"{np.prod(MPI3D_SIZES)}")
@@ -433,7 +437,7 @@ def _open_smallnorb(path: Path) -> Source:
         factors.append(fac)
 
     def chunks(rows: int):
-        for (split, files), fac in zip(splits.items(), factors):
+        for files, fac in zip(splits.values(), factors):
             f, shape = _norb_matrix(files["dat"], "u1", (2, 96, 96))
             pair = 2 * 96 * 96
             with f:
