@@ -414,3 +414,22 @@ def test_cli_prepares_and_reports_errors(tmp_path, monkeypatch, capsys):
     assert "did you mean 'mpi3d_toy'" in capsys.readouterr().err
     assert cli_main(["data", "list"]) == 0
     assert "mpi3d_toy" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("config_name,decay_or_beta", [
+    ("qlae_shapes3d", 0.1), ("qlae_mpi3d", 0.001), ("beta_vae_shapes3d", 3.0),
+    ("beta_vae_mpi3d", 0.1)])
+def test_paper_configs_match_their_dataset(config_name, decay_or_beta):
+    """QLAE: 2 latents per factor of the prepared dataset the config names; the paper's
+    weight decay (QLAE) or beta (beta-VAE) per dataset."""
+    from disentangle.config import load_config
+    from tests.conftest import CONFIGS
+
+    config = load_config(CONFIGS / f"{config_name}.py")
+    fmt = SOURCES.get(config.data.name)
+    assert config.model.latent_dim == 2 * len(fmt.factor_sizes)
+    if config.model.name == "qlae":
+        assert config.train.weight_decay == decay_or_beta
+        assert config.model.quantization_weight == config.model.commitment_weight == 0.01
+    else:
+        assert config.model.beta == decay_or_beta
