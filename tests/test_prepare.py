@@ -314,6 +314,18 @@ def test_mpi3d_2019_release_is_refused_by_name(tmp_path, monkeypatch):
         prepare("mpi3d_toy", tmp_path / "mpi3d_toy.npz", out=tmp_path / "p", allow_subset=True)
 
 
+def test_wrong_cars3d_mat_says_what_was_expected(tmp_path):
+    from scipy.io import savemat
+
+    savemat(tmp_path / "car_000_mesh.mat", {"im": np.zeros((64, 64, 3, 24, 4), np.uint8)})
+    with pytest.raises(DataError, match=r"holds 'im' uint8 \(64, 64, 3, 24, 4\); expected 'im' "
+                                        r"uint8 \[128, 128, 3, 24, 4\]"):
+        prepare("cars3d", tmp_path, out=tmp_path / "p", allow_subset=True)
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(DataError, match="no .mat files in it, cars/ or data/cars/"):
+        prepare("cars3d", tmp_path / "empty", out=tmp_path / "p", allow_subset=True)
+
+
 def test_wrong_shapes3d_labels(tmp_path):
     with h5py.File(tmp_path / "3dshapes.h5", "w") as f:
         f.create_dataset("images", data=np.zeros((3, 64, 64, 3), np.uint8))
@@ -397,6 +409,8 @@ def test_prepared_copy_of_another_dataset_or_truncated_is_refused(tmp_path):
         get_dataset("mpi3d_real", path=str(out))
     with pytest.raises(DataError, match="already prepared"):
         prepare("mpi3d_toy", tmp_path / "mpi3d_toy.npz", out=out, allow_subset=True)
+    with pytest.raises(DataError, match="exists and is not a prepared copy"):
+        prepare("mpi3d_toy", tmp_path / "mpi3d_toy.npz", out=tmp_path, allow_subset=True)
     images = out / "images.npy"
     images.write_bytes(images.read_bytes()[:-100])
     with pytest.raises(DataError, match="truncated, prepare it again"):

@@ -181,6 +181,9 @@ def prepare(name: str, source_path: str | Path, *, image_size: int | None = None
     out = Path(out).expanduser() if out else data_root() / name
     if (out / "meta.json").exists() and not force:
         raise DataError(f"{name} is already prepared in {out}; pass --force to replace it")
+    if out.exists() and not (out / "meta.json").exists() and any(out.iterdir()):
+        raise DataError(f"--out {out} exists and is not a prepared copy; name a new or empty "
+                        "directory (prepare replaces it as a whole)")
 
     source = fmt.open(path)
     if source.num_images != fmt.num_images and not allow_subset:
