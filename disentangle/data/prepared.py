@@ -195,39 +195,16 @@ def prepare(name: str, source_path: str | Path, *, image_size: int | None = None
 
     height, width, channels = source.image_shape
     obs = (image_size or height, image_size or width, channels)
-    sizes = np.asarray(fmt.factor_sizes)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir()
     try:
-        images = NpyWriter(tmp / "images.npy", (source.num_images, *obs), np.uint8)
-        factors = NpyWriter(tmp / "factors.npy", (source.num_images, len(sizes)),
-                            np.min_scalar_type(int(sizes.max()) - 1))
-        grid_order = source.num_images == int(np.prod(sizes))
-        start, t0 = 0, time.time()
-        for imgs, facs in source.chunks(CHUNK_ROWS):
-            facs = np.asarray(facs, np.int64)
-            bad = (facs < 0) | (facs >= sizes)
-            if bad.any():
-                row, col = np.argwhere(bad)[0]
-                raise DataError(f"{path}: row {start + row} has {fmt.factor_names[col]} = "
-                                f"{facs[row, col]}; accepted 0..{sizes[col] - 1}")
-            if obs[:2] != (height, width):
-                imgs = resize_images(imgs, image_size, resample)
-            images.append(imgs)
-            factors.append(facs)
-            grid_order = grid_order and bool(
-                (np.ravel_multi_index(tuple(facs.T), sizes) ==
-                 np.arange(start, start + len(facs))).all())
-            start += len(facs)
-            log(f"  {start}/{source.num_images} images ({time.time() - t0:.0f} s)")
-        images.close()
-        factors.close()
+        grid_order = _write_rows(tmp, source, fmt, obs, image_size, resample, log)
         meta = {
             "format": "disentangle-prepared", "version": FORMAT_VERSION, "name": fmt.name,
             "title": fmt.title, "factor_names": list(fmt.factor_names),
-            "factor_sizes": [int(s) for s in sizes], "num_images": source.num_images,
+            "factor_sizes": list(fmt.factor_sizes), "num_images": source.num_images,
             "observation_shape": list(obs), "source_image_shape": list(source.image_shape),
             "resize": None if obs[:2] == (height, width)
             else {"size": image_size, "filter": resample},
@@ -243,6 +220,40 @@ def prepare(name: str, source_path: str | Path, *, image_size: int | None = None
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return out
+
+
+def _write_rows(tmp: Path, source: Source, fmt: SourceFormat, obs: tuple[int, int, int],
+                image_size: int | None, resample: str, log) -> bool:
+    """``images.npy`` and ``factors.npy`` of ``source`` in ``tmp``, chunk by chunk, images
+    resized to ``obs`` where needed; returns whether the rows are the complete factor grid
+    in row-major order (row i has factors ``unravel_index(i, sizes)``)."""
+    sizes = np.asarray(fmt.factor_sizes)
+    images = NpyWriter(tmp / "images.npy", (source.num_images, *obs), np.uint8)
+    factors = NpyWriter(tmp / "factors.npy", (source.num_images, len(sizes)),
+                        np.min_scalar_type(int(sizes.max()) - 1))
+    grid_order = source.num_images == int(np.prod(sizes))
+    start, t0, shown = 0, time.time(), time.time()
+    for imgs, facs in source.chunks(CHUNK_ROWS):
+        facs = np.asarray(facs, np.int64)
+        bad = (facs < 0) | (facs >= sizes)
+        if bad.any():
+            row, col = np.argwhere(bad)[0]
+            raise DataError(f"{source.files[0]}: row {start + row} has "
+                            f"{fmt.factor_names[col]} = {facs[row, col]}; accepted "
+                            f"0..{sizes[col] - 1}")
+        if imgs.shape[1:3] != obs[:2]:
+            imgs = resize_images(imgs, image_size, resample)
+        images.append(imgs)
+        factors.append(facs)
+        grid_order = grid_order and bool((np.ravel_multi_index(tuple(facs.T), sizes) ==
+                                          np.arange(start, start + len(facs))).all())
+        start += len(facs)
+        if time.time() - shown > 10 or start == source.num_images:
+            shown = time.time()
+            log(f"  {start}/{source.num_images} images ({shown - t0:.0f} s)")
+    images.close()
+    factors.close()
+    return grid_order
 
 
 def _check_checksum(path: Path, fmt: SourceFormat, log) -> dict:
