@@ -62,6 +62,7 @@ def main(argv=None) -> int:
     add_xla_process_arg(p)
     args = p.parse_args(argv)
     xla_flags = apply_xla_process_flags(args)
+    load_start = os.getloadavg()
     if args.cores:  # before the first jax.devices(): XLA sizes its thread pool from this
         os.sched_setaffinity(0, sorted(os.sched_getaffinity(0))[:args.cores])
     variants = args.variants.split(",")
@@ -133,7 +134,7 @@ def main(argv=None) -> int:
         **{f"speedup_{how}_over_sequential": median_ratio(ips[how], ips["sequential"])
            for how in programs if "sequential" in ips},
         "compile_seconds": compile_s,
-        "load_average_end": os.getloadavg(),
+        "load_average_start": load_start, "load_average_end": os.getloadavg(),
     }
     rate = result["member_images_per_sec"]
     if args.scaling and "sequential" in rate:
