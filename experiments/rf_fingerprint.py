@@ -51,6 +51,9 @@ CLAIM_SPLIT = "unseen_multipath"
 DIAG = "dr_rff/diagnostics"
 FPR_GRID = np.linspace(0.0, 1.0, 101)  # ROC curves are stored as TPR on this grid
 NEAR_CHANCE = 0.1  # F's accuracy on x_bar within chance + 0.1: Q removes the device
+SHUFFLE_LABEL_TEXT = {"channel_donor": "y_j, the channel donor's device (the authors' code)",
+                      "fingerprint_donor": "y_i, the fingerprint donor's device (the paper's "
+                                           "text)"}
 
 # Overrides of the config files (quick: the sizes of configs/dr_rff_zigbee.py's docstring).
 QUICK_DATA = ("data.options.n_devices=12", "data.options.n_known=8",
@@ -63,22 +66,25 @@ MODES: dict[str, dict[str, Any]] = {
     "quick": {"seeds": (0, 1, 2), "test_per_device": 40,
               "common": (*QUICK_DATA, *QUICK_NETS, "train.steps=400"),
               "per_method": {"dr_rff": (*QUICK_DR, "model.warmup_steps=100")}},
-    # Sizing from timings measured at quick scale (docs/rf.md, "The study"): twice the
-    # devices (half of them unseen, so the unseen-multipath AUC pools 12 devices instead
-    # of 4), preambles twice as long, 5x the steps, five seeds.
+    # The paper's preamble (1,280 samples at 10 MS/s), 20 known and 10 unseen devices (the
+    # unseen-multipath AUC pools 10 devices, not 4), 5x the steps, five seeds. Sized from
+    # CPU times measured at this size (docs/rf.md, "Modes"): ~410 s per seed.
     "cpu": {"seeds": (0, 1, 2, 3, 4), "test_per_device": 50,
-            "common": ("data.options.n_devices=24", "data.options.n_known=12",
-                       "data.options.n_symbols=4", "data.options.samples_per_chip=4",
-                       "data.options.n_per_device=400", *QUICK_NETS, "train.steps=2000"),
+            "common": ("data.options.n_devices=30", "data.options.n_known=20",
+                       "data.options.n_symbols=8", "data.options.samples_per_chip=5",
+                       "data.options.n_per_device=300", "model.embed_dim=128",
+                       "model.channels=[16,32,32,32]", "train.batch_size=32",
+                       "train.steps=2000"),
             "per_method": {"dr_rff": (*QUICK_DR, "model.warmup_steps=500")}},
     "full": {"seeds": (0, 1, 2), "test_per_device": 100, "common": (), "per_method": {}},
 }
 RUNTIME = {
-    "quick": "12 devices (8 known), 256-sample preambles, 400 steps, 3 seeds: ~8 min on 2 "
-             "busy cores",
-    "cpu": "24 devices (12 known), 512-sample preambles, 2,000 steps, 5 seeds: ~50 min on 2 "
-           "idle cores (estimated from quick-scale timings)",
-    "full": "the config files (the paper's sizes), 3 seeds: ~14 h per seed on 2 CPU cores",
+    "quick": "12 devices (8 known), 256-sample preambles, 400 steps, 3 seeds: 7 min on 2 "
+             "cores shared with ~14 other jobs (132 s of CPU time)",
+    "cpu": "30 devices (20 known), 1,280-sample preambles, 2,000 steps, 5 seeds: ~35 min on "
+           "2 idle cores (estimated from CPU times measured at this size)",
+    "full": "the config files (the paper's sizes), 3 seeds: ~14 h per seed on 2 CPU cores "
+            "(estimated)",
 }
 
 
@@ -257,9 +263,12 @@ def mechanism(results: dict) -> tuple[str, str]:
                                  f"{harness.fmt_interval(acc)}, above chance {k:.3f} + "
                                  f"{NEAR_CHANCE}")
     if diff["high"] < 0:
-        return "does not work", (f"recombined signals carry the channel donor's device, not "
-                                 f"the fingerprint donor's (shares {fp['mean']:.2f} vs "
-                                 f"{ch['mean']:.2f})")
+        return "does not work", (
+            f"recombined signals x_hat_ij = G(Q(x_j), F(x_i)) are read as the channel donor j "
+            f"({harness.fmt_interval(ch)}) rather than the fingerprint donor i "
+            f"({harness.fmt_interval(fp)}), although F's accuracy on x_bar alone is "
+            f"{harness.fmt_interval(acc)} (chance {k:.3f}): the device of x_j passes through "
+            "Q into x_hat, and the fingerprint given to G does not decide what F reads")
     if fp["high"] < k + NEAR_CHANCE:
         return "does not work", (f"F reads neither donor in recombined signals (fingerprint "
                                  f"donor {harness.fmt_interval(fp)}, chance {k:.3f})")
@@ -296,8 +305,13 @@ def notes(results: dict) -> str:
     else:
         outcome = "The diagnostics do not decide whether the mechanism works: " + reason + "."
     hinge_text = (f" L_Q's hinge was active in {hinge['mean']:.0%} of the logged QG steps "
-                  f"(F's log-likelihood gap on x_bar {harness.fmt_interval(gap)}; a gap <= 0 "
-                  "leaves Q only its reconstruction term)." if hinge["n"] else "")
+                  f"(F's log-likelihood gap on x_bar {harness.fmt_interval(gap)}; while the "
+                  "gap is <= 0, L_Q pushes Q only to reconstruct x, not to remove the "
+                  "device)." if hinge["n"] else "")
+    if results.get("settings"):
+        label = method_config("dr_rff", results["settings"], 0).model.shuffle_label
+        hinge_text += (f" The F step labels x_hat_ij with {SHUFFLE_LABEL_TEXT[label]} "
+                       f"(model.shuffle_label={label}).")
     lines += [outcome + hinge_text, ""]
     return "\n".join(lines)
 
