@@ -56,15 +56,14 @@ SHUFFLE_LABEL_TEXT = {"channel_donor": "y_j, the channel donor's device (the aut
                                            "text)"}
 
 # Overrides of the config files (quick: the sizes of configs/dr_rff_zigbee.py's docstring).
-QUICK_DATA = ("data.options.n_devices=12", "data.options.n_known=8",
-              "data.options.n_symbols=2", "data.options.samples_per_chip=4",
-              "data.options.n_per_device=300")
-QUICK_NETS = ("model.embed_dim=64", "model.channels=[16,32,32,32]", "train.batch_size=32")
 QUICK_DR = ("model.q_width=16", "model.g_width=16")
-
 MODES: dict[str, dict[str, Any]] = {
     "quick": {"seeds": (0, 1, 2), "test_per_device": 40,
-              "common": (*QUICK_DATA, *QUICK_NETS, "train.steps=400"),
+              "common": ("data.options.n_devices=12", "data.options.n_known=8",
+                         "data.options.n_symbols=2", "data.options.samples_per_chip=4",
+                         "data.options.n_per_device=300", "model.embed_dim=64",
+                         "model.channels=[16,32,32,32]", "train.batch_size=32",
+                         "train.steps=400"),
               "per_method": {"dr_rff": (*QUICK_DR, "model.warmup_steps=100")}},
     # The paper's preamble (1,280 samples at 10 MS/s), 20 known and 10 unseen devices (the
     # unseen-multipath AUC pools 10 devices, not 4), 5x the steps, five seeds. Sized from
