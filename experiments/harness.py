@@ -4,11 +4,13 @@ A study module keeps only its science: a :class:`Study` with its modes, a functi
 runs one seed and returns its figures, and its claims. ``harness.main(STUDY)`` does the
 rest, the same way for every study::
 
-    python -m experiments.NAME --quick|--cpu|--full [--out DIR] [--seeds 0,1,2]
+    python -m experiments.NAME --quick|--cpu|--full [--out DIR] [--seeds 0,1,2] [key=value ...]
 
 - ``--quick``: minutes, to see that it works; ``--cpu``: at most an hour on 2 cores and
   large enough to test the claims (its results are committed under ``results/NAME/``);
   ``--full``: the paper's scale.
+- ``key=value`` arguments replace the mode's settings (values parsed as Python literals,
+  else kept as strings), e.g. ``steps=500``; the command is recorded in results.json.
 - Each seed's figures are written to ``OUT/seeds/SEED.json`` when that seed finishes, so a
   killed study resumes at the first unfinished seed (and the trainer resumes the runs of
   that seed from their checkpoints).
@@ -21,6 +23,7 @@ rest, the same way for every study::
 from __future__ import annotations
 
 import argparse
+import ast
 import dataclasses
 import json
 import math
@@ -170,14 +173,22 @@ class Study:
 
 
 def run(study: Study, mode: str, out: Path, seeds: Sequence[int] | None = None,
-        command: str = "") -> dict:
-    """Run (or resume) ``study`` in ``mode`` into ``out``; writes and returns the results."""
+        command: str = "", overrides: Mapping[str, Any] | None = None) -> dict:
+    """Run (or resume) ``study`` in ``mode`` into ``out`` with the mode's settings updated by
+    ``overrides``; writes and returns the results."""
     if mode not in study.modes:
         from disentangle.errors import UserError
 
         raise UserError(f"study {study.name!r} has no mode {mode!r}; accepted: "
                         f"{', '.join(study.modes)}")
     settings = dict(study.modes[mode])
+    unknown = sorted(set(overrides or ()) - set(settings))
+    if unknown:
+        from disentangle.errors import UserError
+
+        raise UserError(f"study {study.name!r} mode {mode!r} has no setting {unknown[0]!r}; "
+                        f"accepted: {', '.join(sorted(settings))}")
+    settings.update(overrides or {})
     seeds = list(settings["seeds"] if seeds is None else seeds)
     out.mkdir(parents=True, exist_ok=True)
     (out / "seeds").mkdir(exist_ok=True)
@@ -269,11 +280,22 @@ def main(study: Study, argv: Sequence[str] | None = None) -> int:
                         help="output directory (default runs/NAME_MODE)")
     parser.add_argument("--seeds", default=None,
                         help="comma-separated seeds instead of the mode's own")
+    parser.add_argument("settings", nargs="*", metavar="key=value",
+                        help="replace a setting of the mode (e.g. steps=500)")
     args = parser.parse_args(argv)
+    overrides = {}
+    for item in args.settings:
+        key, sep, text = item.partition("=")
+        if not sep:
+            parser.error(f"{item!r} is not of the form key=value")
+        try:
+            overrides[key] = ast.literal_eval(text)
+        except (ValueError, SyntaxError):
+            overrides[key] = text
     out = args.out or Path("runs") / f"{study.name}_{args.mode}"
     seeds = None if args.seeds is None else [int(s) for s in args.seeds.split(",") if s]
     command = shlex.join(["python", "-m", f"experiments.{study.name}", *argv])
-    results = run(study, args.mode, out, seeds, command)
+    results = run(study, args.mode, out, seeds, command, overrides)
     for c in results["claims"]:
         print(f"{c['name']}: {c['verdict']} ({c['evidence']})")
     print(f"wrote {out / 'results.json'} and {out / 'report.md'}")

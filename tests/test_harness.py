@@ -74,3 +74,15 @@ def test_greater_than_all_needs_every_comparison():
     assert harness.greater_than_all(figs, "q", ["a"]).verdict == harness.HOLDS
     assert harness.greater_than_all(figs, "q", ["a", "b"]).verdict == harness.INCONCLUSIVE
     assert harness.greater_than_all(figs, "q", ["a", "b", "c"]).verdict == harness.FAILS
+
+
+def test_settings_overrides_from_the_command_line(tmp_path):
+    seen = []
+    study = harness.Study(name="toy", title="Toy", paper="-",
+                          modes={"quick": {"seeds": (0,), "steps": 10, "name": "a"}},
+                          run_seed=lambda s, seed, w: seen.append(dict(s)) or {"x": 1.0})
+    harness.main(study, ["--quick", "--out", str(tmp_path), "steps=3", "name=b"])
+    assert seen[0]["steps"] == 3 and seen[0]["name"] == "b"
+    assert "steps=3" in json.loads((tmp_path / "results.json").read_text())["command"]
+    with pytest.raises(Exception, match="has no setting 'stepz'"):
+        harness.main(study, ["--quick", "--out", str(tmp_path / "b"), "stepz=3"])
