@@ -9,13 +9,13 @@ about 5 min on 2 free CPU cores (estimated). What to expect: lower TC than LSTM-
 KL can still vanish, as the MI term is weighted 1.
 """
 
-from disentangle.config import base_config
+from pathlib import Path
+
+from disentangle.config import load_config
 
 
 def get_config():
-    config = base_config("lstm_beta_tcvae", "ts_factors")
-    config.model.update({"latent_dim": 8, "cell": "lstm", "hidden": 64,
-                         "decoder_input": "autoregressive", "obs_std": 0.3, "beta": 4.0})
-    config.train.update({"steps": 3000, "learning_rate": 2e-3, "log_every": 50,
-                         "checkpoint_every": 1000})
+    config = load_config(Path(__file__).with_name("lstm_vae_ts_factors.py"))
+    config.model.name = "lstm_beta_tcvae"
+    config.model.beta = 4.0
     return config
