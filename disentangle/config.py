@@ -4,23 +4,47 @@ A config file ``configs/NAME.py`` defines ``get_config() -> ml_collections.Confi
 with the sections ``data``, ``model`` and ``train``; a sweep file also defines
 ``get_sweep() -> list[dict]`` of dotted overrides. Overrides ``key=value`` are parsed
 against the type of the existing value: an unknown key fails with the closest valid
-keys, a value of the wrong type names the key and the expected type.
+keys, a value of the wrong type names the key and the expected type. A file that does
+not parse or whose ``get_config`` raises fails with its path and line. :func:`validate`
+checks ranges and registry names before any run directory is written.
 """
 
 from __future__ import annotations
 
 import ast
+import contextlib
 import difflib
 import importlib.util
+import inspect
 import json
+import math
 import sys
-from collections.abc import Iterable, Mapping
+import traceback
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 import ml_collections
 
-from disentangle.errors import ConfigError
+from disentangle.errors import ConfigError, UserError
+
+
+@contextlib.contextmanager
+def errors_in_file(path: str | Path, action: str) -> Iterator[None]:
+    """Re-raise an exception from running a user's Python file (a config or sweep) as a
+    one-line :class:`ConfigError` naming the file and the line; the original is chained."""
+    path = Path(path)
+    try:
+        yield
+    except SyntaxError as err:  # also IndentationError; may come from a module it imports
+        where = f"{err.filename or path}, line {err.lineno}"
+        raise ConfigError(f"{where}: syntax error ({err.msg}) while {action}") from err
+    except Exception as err:
+        lines = [f.lineno for f in traceback.extract_tb(err.__traceback__)
+                 if Path(f.filename).resolve() == path.resolve()]
+        where = f"{path}, line {lines[-1]}" if lines else str(path)
+        what = str(err) if isinstance(err, ConfigError) else f"{type(err).__name__}: {err}"
+        raise ConfigError(f"{where}: {what} (while {action})") from err
 
 
 def load_module(path: str | Path):
@@ -32,7 +56,8 @@ def load_module(path: str | Path):
     spec = importlib.util.spec_from_file_location(name, path)
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module
-    spec.loader.exec_module(module)
+    with errors_in_file(path, "loading it"):
+        spec.loader.exec_module(module)
     return module
 
 
@@ -41,7 +66,11 @@ def load_config(path: str | Path, overrides: Iterable[str] = ()) -> ml_collectio
     module = load_module(path)
     if not hasattr(module, "get_config"):
         raise ConfigError(f"config file {str(path)!r} defines no get_config()")
-    config = module.get_config()
+    with errors_in_file(path, "running get_config()"):
+        config = module.get_config()
+    if not isinstance(config, ml_collections.ConfigDict):
+        raise ConfigError(f"{path}: get_config() returned {type(config).__name__}; expected an "
+                          "ml_collections.ConfigDict (start from disentangle.config.base_config)")
     apply_overrides(config, overrides, source=str(path))
     return config
 
@@ -81,6 +110,9 @@ def parse_value(key: str, text: str, current: Any) -> Any:
     try:
         value = ast.literal_eval(text)
     except (ValueError, SyntaxError):
+        if expected is float:  # 'inf', 'nan': parsed, then refused by validate's range
+            with contextlib.suppress(ValueError):
+                return float(text)
         raise ConfigError(
             f"{key}={text!r}: expected {expected.__name__} (like the default {current!r})"
         ) from None
@@ -146,6 +178,127 @@ def apply_overrides(config, overrides: Iterable[str | tuple[str, Any]] = (), sou
         key, value = parse_override(item) if isinstance(item, str) else item
         set_dotted(config, key, value, source)
     return config
+
+
+def override_origins(overrides: Iterable[str | tuple[str, Any]], where: str) -> dict[str, str]:
+    """Dotted key -> ``where`` for each override, for :func:`validate`'s messages."""
+    return {(parse_override(o) if isinstance(o, str) else o)[0]: where for o in overrides}
+
+
+# ----------------------------------------------------------------------------- validation
+OPTIMIZERS = ("adam", "adamw")
+MAX_SEED = 2**31 - 1  # seeds are int32 on device; jax.random.key(2**40) wraps to key(0)
+
+Check = tuple[Callable[[Any], bool], str]  # (value is accepted, what is accepted)
+
+
+def _integer(low: int, high: int | None = None) -> Check:
+    def ok(v):
+        return (isinstance(v, int) and not isinstance(v, bool) and v >= low
+                and (high is None or v <= high))
+
+    return ok, f"an integer >= {low}" + (f" and <= {high}" if high is not None else "")
+
+
+def _number(low: float, *, strict: bool) -> Check:
+    def ok(v):
+        return (isinstance(v, int | float) and not isinstance(v, bool) and math.isfinite(v)
+                and (v > low if strict else v >= low))
+
+    return ok, f"a finite number {'>' if strict else '>='} {low:g}"
+
+
+# Range of every generic key a run reads; keys a config does not have are not checked.
+RANGES: dict[str, Check] = {
+    "model.latent_dim": _integer(1),
+    "train.steps": _integer(1),
+    "train.batch_size": _integer(1),
+    "train.seed": _integer(0, MAX_SEED),
+    "train.learning_rate": _number(0, strict=True),
+    "train.optimizer": ((lambda v: v in OPTIMIZERS), ", ".join(map(repr, OPTIMIZERS))),
+    "train.weight_decay": _number(0, strict=False),
+    "train.clip_value": _number(0, strict=False),
+    "train.log_every": _integer(1),
+    "train.checkpoint_every": _integer(1),
+    "train.keep_checkpoints": _integer(1),
+    "train.num_seeds": _integer(1),
+    "eval.num_samples": _integer(1),
+    "eval.seed": _integer(0, MAX_SEED),
+}
+REQUIRED = ("data.name", "model.name", "train.steps", "train.batch_size", "train.seed",
+            "train.learning_rate", "train.log_every", "train.checkpoint_every")
+
+
+def _registries() -> dict[str, Any]:
+    """Config key -> the registry its value (or each of its values) is looked up in."""
+    import metrics
+    from disentangle.data import DATASETS
+    from disentangle.models import MODELS
+    from disentangle.nn import NETWORKS, RECONSTRUCTION
+
+    return {"data.name": DATASETS, "model.name": MODELS, "model.network": NETWORKS,
+            "model.reconstruction": RECONSTRUCTION, "eval.metrics": metrics.METRICS}
+
+
+def validate(config: ml_collections.ConfigDict, source: str = "the config",
+             origins: Mapping[str, str] | None = None) -> ml_collections.ConfigDict:
+    """Refuse a config a run cannot train, before anything is written; returns it.
+
+    Checks the keys every run has (:data:`RANGES`: positive sizes, step counts and
+    learning rate, finite non-negative weight decay and clip, seeds in [0, 2^31 - 1]...),
+    that every float is finite, registry names (dataset, model, network, reconstruction,
+    metrics), that ``data.options`` are keywords the dataset takes, and that weight decay
+    comes with AdamW. Raises one :class:`ConfigError` listing every problem, each with
+    where the value came from: ``origins[key]`` (e.g. 'the command line') or ``source``.
+    """
+    origins = origins or {}
+    flat = flatten(config)
+
+    def origin(key: str) -> str:
+        return f"from {origins.get(key, source)}"
+
+    problems = [f"{key} is missing in {source}; every config has it (see base_config)"
+                for key in REQUIRED if key not in flat]
+    for key, value in flat.items():
+        if isinstance(value, float) and not math.isfinite(value) and key not in RANGES:
+            problems.append(f"{key}={value!r}; accepted: a finite number ({origin(key)})")
+    for key, (ok, accepted) in RANGES.items():
+        if key in flat and not ok(flat[key]):
+            problems.append(f"{key}={flat[key]!r}; accepted: {accepted} ({origin(key)})")
+    if flat.get("train.weight_decay") and flat.get("train.optimizer") == "adam":
+        problems.append(f"train.weight_decay={flat['train.weight_decay']!r} "
+                        f"({origin('train.weight_decay')}) needs train.optimizer='adamw'; "
+                        f"train.optimizer='adam' ({origin('train.optimizer')})")
+    for key, registry in _registries().items():
+        value = flat.get(key)
+        for name in value if isinstance(value, tuple | list) else [value] * (key in flat):
+            try:
+                registry.get(name, where=f"{key}, {origin(key)}")
+            except UserError as err:
+                problems.append(str(err))
+    if not problems:  # the dataset's keywords, once its name is known
+        problems += _option_problems(config, origin)
+    if problems:
+        raise ConfigError("; ".join(problems))
+    return config
+
+
+def _option_problems(config: ml_collections.ConfigDict, origin: Callable[[str], str]) -> list:
+    from disentangle.data import DATASETS
+
+    name = config.data.name
+    options = dict(config.data.get("options", {}))
+    if ":" in name and name not in DATASETS:
+        options["spec"] = name.split(":", 1)[1]
+    params = inspect.signature(DATASETS.get(name)).parameters
+    if any(p.kind is p.VAR_KEYWORD for p in params.values()):
+        return []
+    unknown = sorted(set(options) - set(params))
+    if not unknown:
+        return []
+    takes = ", ".join(p for p in params if p != "spec") or "none"
+    return [f"data.options.{k} ({origin('data.options.' + k)}): dataset {name!r} takes no "
+            f"option {k!r}; its options: {takes}" for k in unknown]
 
 
 def to_json(config: ml_collections.ConfigDict) -> str:

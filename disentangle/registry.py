@@ -13,6 +13,8 @@ import pkgutil
 from collections.abc import Callable, Iterator
 from typing import Generic, TypeVar
 
+from disentangle.errors import UnknownNameError
+
 T = TypeVar("T")
 
 
@@ -43,18 +45,21 @@ class Registry(Generic[T]):
             if not info.name.startswith("_"):
                 importlib.import_module(f"{self.package}.{info.name}")
 
-    def get(self, name: str) -> T:
+    def get(self, name: str, where: str = "") -> T:
+        """The entry ``name`` (or of its ``prefix:``); ``where`` names the setting it came
+        from in the error for an unknown name (:class:`UnknownNameError`, a ``KeyError``)."""
         self._discover()
-        if name not in self._entries:
+        if isinstance(name, str):
+            if name in self._entries:
+                return self._entries[name]
             prefix = name.split(":", 1)[0] + ":"
             if ":" in name and prefix in self._entries:
                 return self._entries[prefix]
-            close = difflib.get_close_matches(name, list(self._entries), n=3)
-            hint = f"; did you mean {', '.join(map(repr, close))}?" if close else ""
-            raise KeyError(
-                f"unknown {self.kind} {name!r}{hint} Known: {', '.join(sorted(self))}"
-            )
-        return self._entries[name]
+        close = difflib.get_close_matches(str(name), list(self._entries), n=3)
+        hint = f" Did you mean {', '.join(map(repr, close))}?" if close else ""
+        origin = f" ({where})" if where else ""
+        raise UnknownNameError(
+            f"unknown {self.kind} {name!r}{origin}.{hint} Known: {', '.join(sorted(self))}")
 
     def __contains__(self, name: str) -> bool:
         self._discover()

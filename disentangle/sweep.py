@@ -7,12 +7,18 @@ overrides on top of a base config named by its ``"config"`` entry (or the file's
 finds the same directories: finished members are skipped, unfinished ones resume, and a
 failing member is recorded in its ``status.json`` while the others go on. Each member
 is trained, then evaluated (``eval.json``), then traversed (``figures/``).
+
+Member names are directory names, so they are checked (:func:`check_member_name`): the
+characters ``A-Z a-z 0-9 . _ + -``, not starting with ``.``, unique ignoring case. Every
+member's config is validated before any directory is written. SIGTERM or Ctrl-C stops
+the worker processes of a parallel sweep; a rerun resumes the interrupted members.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import re
 import subprocess
 import sys
@@ -36,11 +42,15 @@ class Member:
     overrides: tuple[tuple[str, Any], ...]
 
     def config(self, extra: Sequence[str] = ()):
-        """The member's config: base file, member overrides, then command-line overrides."""
+        """The member's validated config: base file, member overrides, then command-line
+        overrides."""
         cfg = config_lib.load_config(self.config_path)
-        config_lib.apply_overrides(cfg, self.overrides, source=f"sweep member {self.name}")
+        where = f"sweep member {self.name!r}"
+        config_lib.apply_overrides(cfg, self.overrides, source=where)
         config_lib.apply_overrides(cfg, extra, source="the command line")
-        return cfg
+        origins = {**config_lib.override_origins(self.overrides, where),
+                   **config_lib.override_origins(extra, "the command line")}
+        return config_lib.validate(cfg, str(self.config_path), origins)
 
     def describe(self) -> str:
         ov = " ".join(f"{k}={v}" for k, v in self.overrides)
@@ -63,8 +73,25 @@ def _slug(value: Any) -> str:
 
 def member_name(config_path: Path, overrides: Sequence[tuple[str, Any]]) -> str:
     """``<config stem>-<leaf><value>-...``, e.g. ``qlae_dsprites-seed1``."""
-    parts = [config_path.stem] + [f"{k.rsplit('.', 1)[-1]}{_slug(v)}" for k, v in overrides]
+    parts = [_slug(config_path.stem)] + [f"{k.rsplit('.', 1)[-1]}{_slug(v)}"
+                                         for k, v in overrides]
     return "-".join(parts)
+
+
+MEMBER_NAME = re.compile(r"[A-Za-z0-9_+-][A-Za-z0-9._+-]{0,199}")
+# Files a sweep directory holds beside the member directories.
+RESERVED_NAMES = ("sweep.json", "report.html", "report.md")
+
+
+def check_member_name(name: Any, where: str) -> str:
+    """``name`` if it is a safe directory name (:data:`MEMBER_NAME`, not reserved)."""
+    if not isinstance(name, str) or not MEMBER_NAME.fullmatch(name) or (
+            name.lower() in RESERVED_NAMES):
+        raise ConfigError(
+            f"{where}: name {name!r} is not accepted: member names are directory names made "
+            "of A-Z a-z 0-9 . _ + - (no '/', spaces or other characters), not starting "
+            f"with '.', at most 200 characters and none of {', '.join(RESERVED_NAMES)}")
+    return name
 
 
 def load_sweep(path: str | Path) -> list[Member]:
@@ -77,21 +104,27 @@ def load_sweep(path: str | Path) -> list[Member]:
     module = config_lib.load_module(path)
     if not hasattr(module, "get_sweep"):
         raise ConfigError(f"sweep file {path} defines no get_sweep()")
+    with config_lib.errors_in_file(path, "running get_sweep()"):
+        entries = list(module.get_sweep())
     members, seen = [], {}
-    for i, entry in enumerate(module.get_sweep()):
+    for i, entry in enumerate(entries):
+        where = f"sweep {path} member {i}"
+        if not isinstance(entry, dict):
+            raise ConfigError(f"{where} is a {type(entry).__name__}; expected a dict of dotted "
+                              "overrides, with optional 'config' and 'name'")
         entry = dict(entry)
         base = entry.pop("config", getattr(module, "BASE_CONFIG", None))
         if base is None:
-            raise ConfigError(f"sweep {path} member {i} names no 'config' and the file has no "
-                              "BASE_CONFIG")
+            raise ConfigError(f"{where} names no 'config' and the file has no BASE_CONFIG")
         name = entry.pop("name", None)
         cfg_path = resolve_config_path(base, path)
         overrides = tuple(entry.items())
-        name = name or member_name(cfg_path, overrides)
-        if name in seen:
-            raise ConfigError(f"sweep {path}: members {seen[name]} and {i} have the same name "
-                              f"{name!r}; give one a 'name'")
-        seen[name] = i
+        name = check_member_name(member_name(cfg_path, overrides) if name is None else name,
+                                 where)
+        if name.lower() in seen:
+            raise ConfigError(f"sweep {path}: members {seen[name.lower()]} and {i} have the same "
+                              f"name {name!r} (ignoring case); give one a different 'name'")
+        seen[name.lower()] = i
         members.append(Member(i, name, cfg_path, overrides))
     return members
 
@@ -133,8 +166,11 @@ def read_status(run_dir: Path) -> dict:
 
 
 def _write_status(run_dir: Path, **status) -> None:
+    """Replace ``status.json`` atomically (an interrupt never leaves half a file)."""
     run_dir.mkdir(parents=True, exist_ok=True)
-    (run_dir / "status.json").write_text(json.dumps(status, indent=1))
+    tmp = run_dir / "status.json.tmp"
+    tmp.write_text(json.dumps(status, indent=1))
+    os.replace(tmp, run_dir / "status.json")
 
 
 def is_done(run_dir: Path) -> bool:
@@ -159,6 +195,10 @@ def run_member(member: Member, workdir: Path, extra: Sequence[str] = (),
         for stage, fn in POST_STEPS:
             _write_status(run_dir, status="running", stage=stage, index=member.index)
             fn(run_dir)
+    except KeyboardInterrupt:  # Ctrl-C or SIGTERM (experiments.cli): resumable
+        _write_status(run_dir, status="interrupted", stage=stage, index=member.index,
+                      seconds=time.time() - start)
+        raise
     except Exception as err:  # a failing member is recorded; the sweep goes on
         status = {"status": "failed", "stage": stage, "index": member.index,
                   "error": f"{type(err).__name__}: {err}",
@@ -175,7 +215,9 @@ def run_sweep(sweep: str | Path, workdir: str | Path, extra: Sequence[str] = (),
               log: Callable[[str], None] = print) -> dict[str, dict]:
     """Run all members (or one, ``index``); returns name -> status, and writes sweep.json."""
     members = load_sweep(sweep)
-    for m in members:  # fail on config mistakes before any training
+    if workers < 1:
+        raise ConfigError(f"--workers {workers}: accepted: an integer >= 1")
+    for m in members:  # fail on config mistakes before anything is written
         m.config(extra)
     workdir = Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
@@ -211,32 +253,53 @@ def _log_status(log, m: Member, status: dict) -> None:
 
 
 def _run_parallel(sweep, todo: list[Member], workdir: Path, extra, workers: int, log):
-    """One subprocess per member (``--index``), at most ``workers`` at a time."""
+    """One subprocess per member (``--index``), at most ``workers`` at a time; on any
+    exit (including Ctrl-C or SIGTERM) the workers still running are stopped."""
     pending = list(todo)
     running: dict[Member, tuple[subprocess.Popen, Any]] = {}
     results = {}
     total = len(todo)
-    while pending or running:
-        while pending and len(running) < workers:
-            m = pending.pop(0)
-            (workdir / m.name).mkdir(parents=True, exist_ok=True)
-            out = open(workdir / m.name / "sweep.log", "a")
-            cmd = [sys.executable, "-m", "experiments.cli", "sweep", str(sweep), *extra,
-                   "--workdir", str(workdir), "--index", str(m.index), "--no-progress"]
-            running[m] = (subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT), out)
-            log(f"started {m.describe()} (log: {workdir / m.name / 'sweep.log'})")
-        time.sleep(0.5)
-        for m, (proc, out) in list(running.items()):
-            if proc.poll() is None:
-                continue
+    try:
+        while pending or running:
+            while pending and len(running) < workers:
+                m = pending.pop(0)
+                (workdir / m.name).mkdir(parents=True, exist_ok=True)
+                out = open(workdir / m.name / "sweep.log", "a")
+                cmd = [sys.executable, "-m", "experiments.cli", "sweep", str(sweep), *extra,
+                       "--workdir", str(workdir), "--index", str(m.index), "--no-progress"]
+                running[m] = (subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT), out)
+                log(f"started {m.describe()} (log: {workdir / m.name / 'sweep.log'})")
+            time.sleep(0.5)
+            for m, (proc, out) in list(running.items()):
+                if proc.poll() is None:
+                    continue
+                out.close()
+                del running[m]
+                status = read_status(workdir / m.name)
+                if proc.returncode != 0 and status.get("status") != "failed":
+                    status = {"status": "failed", "stage": status.get("stage", "process"),
+                              "error": f"process exited with {proc.returncode}; see sweep.log"}
+                    _write_status(workdir / m.name, **status, index=m.index)
+                results[m.name] = status
+                log(f"({len(results)}/{total}) finished {m.name}")
+                _log_status(log, m, status)
+    finally:
+        stop_workers([proc for proc, _ in running.values()])
+        for _, out in running.values():
             out.close()
-            del running[m]
-            status = read_status(workdir / m.name)
-            if proc.returncode != 0 and status.get("status") != "failed":
-                status = {"status": "failed", "stage": status.get("stage", "process"),
-                          "error": f"process exited with {proc.returncode}; see sweep.log"}
-                _write_status(workdir / m.name, **status, index=m.index)
-            results[m.name] = status
-            log(f"({len(results)}/{total}) finished {m.name}")
-            _log_status(log, m, status)
     return results
+
+
+def stop_workers(procs: Sequence[subprocess.Popen], grace: float = 10.0) -> None:
+    """SIGTERM every process still running (each records its member as interrupted), then
+    SIGKILL those still alive after ``grace`` seconds; returns when all have exited."""
+    for proc in procs:
+        if proc.poll() is None:
+            proc.terminate()
+    deadline = time.monotonic() + grace
+    for proc in procs:
+        try:
+            proc.wait(timeout=max(0.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()

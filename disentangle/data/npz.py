@@ -7,6 +7,8 @@ optionally ``factor_names`` (str [K]) and ``factor_sizes`` (int [K]; default
 
 from __future__ import annotations
 
+import zipfile
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +17,33 @@ from disentangle.data import register_dataset
 from disentangle.data.base import ArrayData
 from disentangle.errors import DataError
 
+EXPECTED = "an .npz archive (np.savez) of 'images' uint8 [N, H, W, C] and 'factors' int [N, K]"
+
+
+def _read_arrays(path: Path, where: str) -> dict[str, np.ndarray]:
+    """Every array of the archive; a truncated, corrupt or non-npz file is a DataError."""
+    if not zipfile.is_zipfile(path):
+        with open(path, "rb") as f:
+            head = f.read(6)
+        found = ("an empty file" if not head else "a .npy file (one array)"
+                 if head == b"\x93NUMPY" else "not a zip archive (truncated or not an .npz)")
+        raise DataError(f"{where}: is {found}; expected {EXPECTED}")
+    arrays = {}
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            for key in f.files:
+                arrays[key] = f[key]
+    except ValueError as err:
+        if "allow_pickle" in str(err):  # object arrays
+            raise DataError(f"{where}: array {key!r} holds Python objects, which are not read "
+                            f"(no pickle); expected {EXPECTED}") from None
+        raise DataError(f"{where}: array {key!r} is corrupt (bad .npy header: "
+                        f"{str(err)[:80]!r}...); expected {EXPECTED}") from None
+    except (zipfile.BadZipFile, zlib.error, EOFError, OSError) as err:
+        raise DataError(f"{where}: array {key!r} is corrupt ({type(err).__name__}: {err}); "
+                        f"expected {EXPECTED}") from None
+    return arrays
+
 
 @register_dataset("npz:")
 def load_npz(spec: str) -> ArrayData:
@@ -22,12 +51,7 @@ def load_npz(spec: str) -> ArrayData:
     where = f"npz:{spec}"
     if not path.is_file():
         raise DataError(f"{where}: no such file")
-    try:
-        with np.load(path, allow_pickle=False) as f:
-            arrays = {k: f[k] for k in f.files}
-    except ValueError as err:
-        raise DataError(f"{where}: cannot be read without pickle ({err}); store plain "
-                        "numeric/str arrays") from None
+    arrays = _read_arrays(path, where)
     for key in ("images", "factors"):
         if key not in arrays:
             raise DataError(f"{where}: missing array {key!r}; found {sorted(arrays)}; expected "

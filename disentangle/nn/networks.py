@@ -6,6 +6,7 @@ from collections.abc import Callable
 
 from flax import nnx
 
+from disentangle.errors import ConfigError
 from disentangle.nn.conv64 import Conv64Decoder, Conv64Encoder
 from disentangle.nn.mlp import MLPDecoder, MLPEncoder
 from disentangle.registry import Registry
@@ -13,19 +14,22 @@ from disentangle.registry import Registry
 NETWORKS: Registry[tuple[Callable, Callable]] = Registry("network")
 
 
-def _conv64_encoder(observation_shape, out_features, rngs):
-    if tuple(observation_shape[:2]) != (64, 64) or len(observation_shape) != 3:
-        raise ValueError(
-            f"network 'conv64' takes 64x64xC images; the dataset has observation shape "
-            f"{tuple(observation_shape)}. Use model.network='mlp' for other shapes."
-        )
-    return Conv64Encoder(observation_shape[-1], out_features, rngs=rngs)
+def _check_conv64(observation_shape) -> int:
+    """The channel count C of a [64, 64, C] observation; a ConfigError for any other shape."""
+    shape = tuple(observation_shape)
+    if len(shape) != 3 or shape[:2] != (64, 64):
+        raise ConfigError(
+            f"model.network='conv64' takes 64x64xC images; the dataset's observations have "
+            f"shape {shape}. Use model.network='mlp' (any shape) or resize the images to "
+            "64x64.")
+    return shape[-1]
 
 
 NETWORKS.register("conv64")((
-    _conv64_encoder,
+    lambda observation_shape, out_features, rngs: Conv64Encoder(
+        _check_conv64(observation_shape), out_features, rngs=rngs),
     lambda latent_dim, observation_shape, rngs: Conv64Decoder(
-        latent_dim, observation_shape[-1], rngs=rngs),
+        latent_dim, _check_conv64(observation_shape), rngs=rngs),
 ))
 NETWORKS.register("mlp")((
     lambda observation_shape, out_features, rngs: MLPEncoder(

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from disentangle.config import load_config
+from disentangle.config import load_config, override_origins, validate
 from disentangle.errors import UserError
 from disentangle.train import train_and_evaluate
 
@@ -51,6 +51,8 @@ def run(args) -> int:
         raise UserError("disentangle train needs a CONFIG file and --workdir DIR (or --list); "
                         "e.g. disentangle train configs/qlae_dsprites.py --workdir runs/qlae")
     config = load_config(args.config, args.overrides)
+    # A refused config writes nothing, so the corrected rerun starts cleanly.
+    validate(config, args.config, override_origins(args.overrides, "the command line"))
     workdir = train_and_evaluate(config, args.workdir, progress=not args.no_progress,
                                  allow_changes=tuple(args.allow_change))
     print(f"run: {workdir}")
