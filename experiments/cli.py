@@ -70,7 +70,13 @@ def debug_requested(args: argparse.Namespace) -> bool:
 
 @contextlib.contextmanager
 def sigterm_as_interrupt() -> Iterator[None]:
-    """Within the block, SIGTERM raises :class:`Terminated` (main thread only)."""
+    """Within the block, SIGTERM raises :class:`Terminated` (main thread only).
+
+    An interrupt raised where Python cannot propagate it (a garbage-collector callback,
+    ``__del__``) would only be printed as "Exception ignored"; the unraisable hook sends
+    the signal again 50 ms later instead (from a timer thread, so that it lands outside
+    the callback), so that Ctrl-C and SIGTERM are never lost.
+    """
     if threading.current_thread() is not threading.main_thread():
         yield
         return
@@ -78,11 +84,23 @@ def sigterm_as_interrupt() -> Iterator[None]:
     def handler(signum, frame):
         raise Terminated(signum)
 
-    previous = signal.signal(signal.SIGTERM, handler)
+    def unraisable(info):
+        if isinstance(info.exc_value, KeyboardInterrupt):  # swallowed: deliver it again
+            terminated = isinstance(info.exc_value, Terminated)
+            again = threading.Timer(0.05, os.kill, (os.getpid(), signal.SIGTERM if terminated
+                                                    else signal.SIGINT))
+            again.daemon = True
+            again.start()
+        else:
+            previous_hook(info)
+
+    previous, previous_hook = signal.signal(signal.SIGTERM, handler), sys.unraisablehook
+    sys.unraisablehook = unraisable
     try:
         yield
     finally:
         signal.signal(signal.SIGTERM, previous)
+        sys.unraisablehook = previous_hook
 
 
 def main(argv: list[str] | None = None) -> int:

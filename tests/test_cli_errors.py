@@ -265,3 +265,25 @@ def test_conv64_on_32x32_images_names_network_shape_and_alternative(tmp_path, ca
     one_line_error(code, err, "model.network='conv64' takes 64x64xC images",
                    "observations have shape (32, 32, 1)", "model.network='mlp'")
     assert not work.exists()
+
+
+def test_interrupt_swallowed_by_a_callback_is_delivered_again():
+    """A SIGTERM that lands in a __del__ or gc callback (seen in JAX's gc hook) is not lost."""
+    import os
+    import signal
+    import sys
+    import time
+
+    from experiments.cli import Terminated, sigterm_as_interrupt
+
+    class SignalsInDel:
+        def __del__(self):
+            os.kill(os.getpid(), signal.SIGTERM)  # Terminated is raised here and swallowed
+
+    before, hook = signal.getsignal(signal.SIGTERM), sys.unraisablehook
+    t0 = time.monotonic()
+    with sigterm_as_interrupt(), pytest.raises(Terminated):
+        SignalsInDel()  # collected at once
+        time.sleep(5)  # the redelivered signal interrupts this
+    assert time.monotonic() - t0 < 4
+    assert signal.getsignal(signal.SIGTERM) is before and sys.unraisablehook is hook

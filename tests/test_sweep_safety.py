@@ -207,7 +207,8 @@ def test_signal_to_the_sweep_stops_its_workers(tmp_path, signum):
         assert not any(_alive(pid) for pid in workers)
         for s in range(2):
             status = json.loads((work / f"m{s}" / "status.json").read_text())
-            assert status["status"] == "interrupted", status
+            log = (work / f"m{s}" / "sweep.log").read_text()
+            assert status["status"] == "interrupted", (status, log)
     finally:
         for pid in [*workers, parent.pid]:
             if _alive(pid):
