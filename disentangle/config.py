@@ -51,9 +51,13 @@ def load_module(path: str | Path):
     """Import a Python file by path (configs and sweeps are plain Python files)."""
     path = Path(path)
     if not path.is_file():
-        raise ConfigError(f"config file {str(path)!r} does not exist")
+        what = "is a directory" if path.is_dir() else "does not exist"
+        raise ConfigError(f"config file {str(path)!r} {what}; expected a Python file")
     name = f"_disentangle_config_{abs(hash(str(path.resolve())))}"
     spec = importlib.util.spec_from_file_location(name, path)
+    if spec is None:
+        raise ConfigError(f"config file {str(path)!r} is not a Python file; expected a .py "
+                          "file that defines get_config() (e.g. configs/ae_dsprites.py)")
     module = importlib.util.module_from_spec(spec)
     sys.modules[name] = module
     with errors_in_file(path, "loading it"):
@@ -284,21 +288,37 @@ def validate(config: ml_collections.ConfigDict, source: str = "the config",
 
 
 def _option_problems(config: ml_collections.ConfigDict, origin: Callable[[str], str]) -> list:
+    """``data.options`` the dataset's factory does not take, or of another type than its
+    default (an int option given 'abc')."""
     from disentangle.data import DATASETS
 
     name = config.data.name
     options = dict(config.data.get("options", {}))
-    if ":" in name and name not in DATASETS:
-        options["spec"] = name.split(":", 1)[1]
     params = inspect.signature(DATASETS.get(name)).parameters
-    if any(p.kind is p.VAR_KEYWORD for p in params.values()):
-        return []
-    unknown = sorted(set(options) - set(params))
-    if not unknown:
-        return []
     takes = ", ".join(p for p in params if p != "spec") or "none"
-    return [f"data.options.{k} ({origin('data.options.' + k)}): dataset {name!r} takes no "
-            f"option {k!r}; its options: {takes}" for k in unknown]
+    problems = []
+    for key, value in options.items():
+        where = f"data.options.{key}={value!r} ({origin('data.options.' + key)})"
+        param = params.get(key)
+        if param is None or key == "spec":
+            if not any(p.kind is p.VAR_KEYWORD for p in params.values()):
+                problems.append(f"{where}: dataset {name!r} takes no option {key!r}; its "
+                                f"options: {takes}")
+            continue
+        default = param.default
+        if default is not param.empty and default is not None and not _same_kind(value, default):
+            problems.append(f"{where}: dataset {name!r} takes {type(default).__name__} values "
+                            f"(like the default {default!r})")
+    return problems
+
+
+def _same_kind(value: Any, default: Any) -> bool:
+    """``value`` can stand where ``default`` does (an int for a float, never a bool for an int)."""
+    if isinstance(value, bool) or isinstance(default, bool):
+        return type(value) is type(default)
+    if isinstance(default, float):
+        return isinstance(value, int | float)
+    return isinstance(value, type(default))
 
 
 def to_json(config: ml_collections.ConfigDict) -> str:

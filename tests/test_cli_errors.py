@@ -20,6 +20,7 @@ from experiments.cli import main
 REPO = Path(__file__).resolve().parents[1]
 AE = str(REPO / "configs/ae_dsprites.py")
 BETA_VAE = str(REPO / "configs/beta_vae_dsprites.py")
+DTS = str(REPO / "configs/dts_ts_factors.py")
 TINY = ["train.steps=2", "train.batch_size=8", "model.network=mlp_small", "model.latent_dim=4",
         "train.log_every=1", "train.checkpoint_every=1"]
 
@@ -75,8 +76,12 @@ RANGE_PROBES = [
     (AE, ["model.reconstruction=poisson"], "unknown reconstruction loss 'poisson'"),
     (AE, ["eval.metrics=('mig','dcx')"], "unknown metric 'dcx' (eval.metrics, from the "
      "command line). Did you mean 'dci'?"),
-    (AE, ["data.options.foo=3"], "data.options.foo (from the command line): dataset 'dsprites' "
-     "takes no option 'foo'"),
+    (AE, ["data.options.foo=3"], "data.options.foo=3 (from the command line): dataset "
+     "'dsprites' takes no option 'foo'; its options: none"),
+    (DTS, ["data.options.length=abc"], "data.options.length='abc' (from the command line): "
+     "dataset 'ts_factors' takes int values (like the default 64)"),
+    (DTS, ["data.options.length=True"], "dataset 'ts_factors' takes int values"),
+    (DTS, ["data.options.lenght=32"], "takes no option 'lenght'; its options: length"),
 ]
 
 
@@ -181,9 +186,16 @@ def test_broken_config_file_names_file_and_line(tmp_path, capsys, kind):
     assert not (tmp_path / "w").exists()
 
 
-def test_missing_config_file(tmp_path, capsys):
-    code, err = cli(capsys, "train", str(tmp_path / "nope.py"), "--workdir", str(tmp_path / "w"))
-    one_line_error(code, err, "nope.py' does not exist")
+def test_missing_directory_or_non_python_config_file(tmp_path, capsys):
+    work = str(tmp_path / "w")
+    one_line_error(*cli(capsys, "train", str(tmp_path / "nope.py"), "--workdir", work),
+                   "nope.py' does not exist; expected a Python file")
+    one_line_error(*cli(capsys, "train", str(tmp_path), "--workdir", work),
+                   f"config file '{tmp_path}' is a directory")
+    (tmp_path / "config.json").write_text("{}")
+    one_line_error(*cli(capsys, "train", str(tmp_path / "config.json"), "--workdir", work),
+                   "config.json' is not a Python file; expected a .py file that defines "
+                   "get_config()")
 
 
 # ----------------------------------------------------------------------------- registries
