@@ -237,7 +237,7 @@ def _registries() -> dict[str, Any]:
     """Config key -> the registry its value (or each of its values) is looked up in."""
     import metrics
     from disentangle.data import DATASETS
-    from disentangle.models import MODELS
+    from disentangle.methods import MODELS
     from disentangle.nn import NETWORKS, RECONSTRUCTION
 
     return {"data.name": DATASETS, "model.name": MODELS, "model.network": NETWORKS,

@@ -121,13 +121,34 @@ def test_refused_config_writes_nothing_so_the_corrected_rerun_trains(tmp_path, c
     assert json.loads((work / "config.json").read_text())["train"]["batch_size"] == 8
 
 
-def test_shipped_and_study_configs_validate():
+def test_shipped_configs_validate():
     for path in sorted((REPO / "configs").glob("*.py")):
         validate(load_config(path), str(path))
     with pytest.raises(ConfigError, match="train.steps is missing in x.py"):
         config = base_config("ae")
         del config.train["steps"]
         validate(config, "x.py")
+
+
+@pytest.mark.slow
+def test_study_configs_validate():
+    """validate refuses no config the studies train (the trainer calls it too)."""
+    from experiments import be_more_active, dts, qlae_vs_vae, scan_eeg, scan_shapes
+
+    for mode in qlae_vs_vae.MODES.values():
+        for method in mode["methods"]:
+            validate(load_config(qlae_vs_vae.CONFIGS / qlae_vs_vae.METHODS[method][0],
+                                 qlae_vs_vae.overrides(mode, method, 0).items()))
+    for mode in be_more_active.MODES.values():
+        for beta in mode["betas"]:
+            validate(load_config(be_more_active.CONFIG, be_more_active.overrides(mode, beta, 0)))
+    for mode in dts.MODES.values():
+        for model in dts.method_configs(mode["obs_std"], 8, (4, 2, 2)).values():
+            validate(dts.make_config(model, "ts_factors", {}, mode["proc_steps"], 0,
+                                     mode["hidden"]))
+    for mode in scan_eeg.MODES.values():
+        validate(scan_eeg.vae_config(mode, 0))
+    validate(scan_shapes.vae_config("dsprites", 4.0, 100, 32))
 
 
 # ----------------------------------------------------------------------------- CLI behaviour
