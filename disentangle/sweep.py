@@ -11,7 +11,8 @@ is trained, then evaluated (``eval.json``), then traversed (``figures/``).
 Member names are directory names, so they are checked (:func:`check_member_name`): the
 characters ``A-Z a-z 0-9 . _ + -``, not starting with ``.``, unique ignoring case. Every
 member's config is validated before any directory is written. SIGTERM or Ctrl-C stops
-the worker processes of a parallel sweep; a rerun resumes the interrupted members.
+the worker processes of a parallel sweep (on Linux they also stop when it is killed with
+SIGKILL); a rerun resumes the interrupted members.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import dataclasses
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
 import time
@@ -225,6 +227,7 @@ def run_sweep(sweep: str | Path, workdir: str | Path, extra: Sequence[str] = (),
         if not 0 <= index < len(members):
             raise ConfigError(f"--index {index}: the sweep has members 0..{len(members) - 1}")
         members = [members[index]]
+        _stop_with_parent()
     results: dict[str, dict] = {}
     todo = [m for m in members if not is_done(workdir / m.name)]
     for m in members:
@@ -267,7 +270,9 @@ def _run_parallel(sweep, todo: list[Member], workdir: Path, extra, workers: int,
                 out = open(workdir / m.name / "sweep.log", "a")
                 cmd = [sys.executable, "-m", "experiments.cli", "sweep", str(sweep), *extra,
                        "--workdir", str(workdir), "--index", str(m.index), "--no-progress"]
-                running[m] = (subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT), out)
+                env = {**os.environ, PARENT_ENV: str(os.getpid())}
+                running[m] = (subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT,
+                                               env=env), out)
                 log(f"started {m.describe()} (log: {workdir / m.name / 'sweep.log'})")
             time.sleep(0.5)
             for m, (proc, out) in list(running.items()):
@@ -288,6 +293,23 @@ def _run_parallel(sweep, todo: list[Member], workdir: Path, extra, workers: int,
         for _, out in running.values():
             out.close()
     return results
+
+
+PARENT_ENV = "DISENTANGLE_SWEEP_PARENT"  # pid of the sweep that started this worker
+
+
+def _stop_with_parent() -> None:
+    """In a worker of a parallel sweep on Linux: receive SIGTERM when the sweep process
+    dies, even by SIGKILL (``prctl(PR_SET_PDEATHSIG)``), so no worker outlives it."""
+    parent = os.environ.get(PARENT_ENV)
+    if not parent or not sys.platform.startswith("linux"):
+        return
+    import ctypes
+
+    pr_set_pdeathsig = 1
+    ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, signal.SIGTERM)
+    if os.getppid() != int(parent):  # the sweep died before the call
+        os.kill(os.getpid(), signal.SIGTERM)
 
 
 def stop_workers(procs: Sequence[subprocess.Popen], grace: float = 10.0) -> None:
