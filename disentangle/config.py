@@ -234,14 +234,14 @@ REQUIRED = ("data.name", "model.name", "train.steps", "train.batch_size", "train
 
 
 def _registries() -> dict[str, Any]:
-    """Config key -> the registry its value (or each of its values) is looked up in."""
-    import metrics
+    """Config key -> the registry its value (or each of its values) is looked up in
+    (``eval.metrics``: :func:`disentangle.evaluation.split_metric_names`)."""
     from disentangle.data import DATASETS
     from disentangle.methods import MODELS
     from disentangle.nn import NETWORKS, RECONSTRUCTION
 
     return {"data.name": DATASETS, "model.name": MODELS, "model.network": NETWORKS,
-            "model.reconstruction": RECONSTRUCTION, "eval.metrics": metrics.METRICS}
+            "model.reconstruction": RECONSTRUCTION}
 
 
 def validate(config: ml_collections.ConfigDict, source: str = "the config",
@@ -280,6 +280,14 @@ def validate(config: ml_collections.ConfigDict, source: str = "the config",
                 registry.get(name, where=f"{key}, {origin(key)}")
             except UserError as err:
                 problems.append(str(err))
+    if flat.get("eval.metrics"):
+        from disentangle.evaluation import split_metric_names
+
+        try:
+            split_metric_names(list(flat["eval.metrics"]))
+        except UserError as err:
+            problems.append(f"eval.metrics={flat['eval.metrics']!r} ({origin('eval.metrics')}): "
+                            f"{err}")
     if not problems:  # the dataset's keywords, once its name is known
         problems += _option_problems(config, origin)
     if problems:

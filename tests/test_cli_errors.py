@@ -68,14 +68,14 @@ RANGE_PROBES = [
      "train.optimizer='adamw'; train.optimizer='adam' (from "),
     (BETA_VAE, ["model.beta=nan"], "model.beta=nan; accepted: a finite number"),
     (AE, ["data.name=nope"], "unknown dataset 'nope' (data.name, from the command line). "
-     "Known: colour_shapes, dsprites"),
+     "Known: "),
     (AE, ["data.name=dsprite"], "Did you mean 'dsprites'"),
     (AE, ["model.name=nope"], "unknown model 'nope' (model.name, from the command line)."),
     (AE, ["model.network=conv65"], "unknown network 'conv65' (model.network, from the command "
      "line). Did you mean 'conv64'"),
     (AE, ["model.reconstruction=poisson"], "unknown reconstruction loss 'poisson'"),
-    (AE, ["eval.metrics=('mig','dcx')"], "unknown metric 'dcx' (eval.metrics, from the "
-     "command line). Did you mean 'dci'?"),
+    (AE, ["eval.metrics=('mig','dcx')"], "eval.metrics=('mig', 'dcx') (from the command "
+     "line): unknown metric 'dcx'; accepted: "),
     (AE, ["data.options.foo=3"], "data.options.foo=3 (from the command line): dataset "
      "'dsprites' takes no option 'foo'; its options: none"),
     (DTS, ["data.options.length=abc"], "data.options.length='abc' (from the command line): "
