@@ -406,6 +406,7 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path, *
     The run directory is locked while this process trains in it (:class:`RunLock`).
     """
     workdir = Path(workdir)
+    config_lib.validate(config)  # a refused config writes nothing
     if len(member_configs(config)) > 1:
         return train_members(config, workdir, progress=progress)
     changes = check_config_matches(workdir, config, allow=tuple(allow_changes))
