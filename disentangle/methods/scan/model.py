@@ -386,16 +386,21 @@ class SCAN(Method):
         """SCAN eq. 2 on symbols naming random subsets (``p_name`` each, available labels
         only) of the batch's factor values, paired with q(z_x|x) of the batch's images."""
         k_mask, k_z = jax.random.split(key)
-        values = self.vocab.values(batch.factors)
-        mask = (jax.random.bernoulli(k_mask, self.p_name, values.shape)
-                & self.labels.available(batch.factors, self.vocab.num_factors))
-        y = self.vocab.khot_device(values, mask)
+        y = self.training_symbols(batch.factors, k_mask)
         visual = self.visual.encode(batch.x)
         rep = self.symbols.encode(y)
         logits = self.symbols.decode(rep.sample(k_z))
         loss, terms = scan_objective(y, logits, rep.mean, rep.logvar, visual.mean,
                                      visual.logvar, self.beta, self.lam)
         return loss, {"scan_loss": loss, **terms}
+
+    def training_symbols(self, factors: jax.Array, key: jax.Array) -> jax.Array:
+        """k-hot symbols [n, U] naming each available factor value of dataset factors
+        int [n, K] independently with probability ``p_name``."""
+        values = self.vocab.values(factors)
+        mask = (jax.random.bernoulli(key, self.p_name, values.shape)
+                & self.labels.available(factors, self.vocab.num_factors))
+        return self.vocab.khot_device(values, mask)
 
     def recombination_loss(self, batch: Batch, key: jax.Array
                            ) -> tuple[jax.Array, dict[str, jax.Array]]:
