@@ -53,7 +53,6 @@ from pathlib import Path
 import numpy as np
 from sklearn.metrics import roc_auc_score
 
-from disentangle import xla_options
 from disentangle.config import load_config
 from disentangle.data.eeg import CLINICAL_FACTORS, COMPONENT_WINDOWS, TIMES_MS, simulate_trials
 from disentangle.evaluation import to_jsonable
@@ -63,7 +62,7 @@ from disentangle.methods.scan.eeg import (
     participant_means,
     scan_participant_scores,
 )
-from disentangle.methods.scan.evaluation import batched
+from disentangle.methods.scan.evaluation import batched, concept, decoded, posterior, symbol_probs
 from disentangle.methods.scan.model import SCAN
 from disentangle.runs import load_run
 from disentangle.train import train_and_evaluate
@@ -109,28 +108,6 @@ def train_runs(m: dict, seed: int, out: Path) -> tuple[Path, Path]:
                                       out / "runs" / f"scan_seed{seed}", progress=False)
 
 
-@xla_options.jit_apply
-def _posterior(model: SCAN, x):
-    rep = model.encode(x)
-    return rep.mean, rep.logvar
-
-
-@xla_options.jit_apply
-def _decode(model: SCAN, z):
-    return model.decode(z)
-
-
-@xla_options.jit_apply
-def _symbol_probs(model: SCAN, z):
-    return model.symbol_probs(z)
-
-
-@xla_options.jit_apply
-def _concept(model: SCAN, y):
-    rep = model.concept(y)
-    return rep.mean, rep.logvar
-
-
 def judge(features: np.ndarray, labels: np.ndarray, train: np.ndarray, test: np.ndarray
           ) -> dict[str, float]:
     """Accuracy and ROC AUC on participants ``test`` of the logistic rule trained on
@@ -156,8 +133,8 @@ def study_seed(m: dict, seed: int, out: Path) -> dict:
     who = np.repeat(ids, 2 * m["trials"])
     cond = np.tile(np.repeat([0, 1], m["trials"]), len(ids))
     noisy, clean = (x / ds.units_uv for x in simulate_trials(ds.cohort, who, cond, rng, ds.noise))
-    mu = batched(lambda b: _posterior(model, b)[0], noisy)
-    probs = batched(lambda z: _symbol_probs(model, z), mu)
+    mu = batched(lambda b: posterior(model, b)[0], noisy)
+    probs = batched(lambda z: symbol_probs(model, z), mu)
     tr = np.isin(who, train_ids)
 
     # Participant-level features; every method judged by the same logistic rule.
@@ -195,7 +172,7 @@ def study_seed(m: dict, seed: int, out: Path) -> dict:
 
     # Denoising on held-out participants' trials.
     te = ~tr
-    recon = batched(lambda x: _decode(model, _posterior(model, x)[0]), noisy[te])
+    recon = batched(lambda x: decoded(model, posterior(model, x)[0]), noisy[te])
     denoise = _denoising(noisy[te], recon, clean[te], erp_avg[who[te], cond[te]])
     _denoising_figure(out / "figures" / f"denoised_trials_seed{seed}.png", noisy[te], recon,
                       clean[te], erp_avg[who[te], cond[te]], rng)
@@ -275,9 +252,9 @@ def _symbol_to_erp(model: SCAN, clean, clin_trials, cond, rng, path) -> dict:
             values[0, k], values[0, 3] = v, 1
             mask = np.zeros((1, 4), bool)
             mask[0, k] = mask[0, 3] = True
-            mean, logvar = (np.asarray(a) for a in _concept(model, vocab.khot(values, mask)))
+            mean, logvar = (np.asarray(a) for a in concept(model, vocab.khot(values, mask)))
             z = (mean + np.exp(0.5 * logvar) * rng.normal(size=(64, mean.shape[1])))
-            gen[v] = np.asarray(_decode(model, z.astype(np.float32))).mean(0)
+            gen[v] = np.asarray(decoded(model, z.astype(np.float32))).mean(0)
             true[v] = clean[(clin_trials[:, k] == v) & (cond == 1)].mean(0)
             axes[k].plot(TIMES_MS, gen[v][:, 2] * UNITS_UV, f"C{v}", lw=1.5,
                          label=f"SCAN {fname}={v}")

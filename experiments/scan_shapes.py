@@ -44,16 +44,20 @@ import jax
 import numpy as np
 from sklearn.linear_model import LogisticRegression
 
-from disentangle import xla_options
 from disentangle.cache import cache_dir
 from disentangle.config import load_config
 from disentangle.evaluation import to_jsonable
 from disentangle.methods.factor_predictor.model import train_factor_predictor
 from disentangle.methods.scan.evaluation import (
     batched,
+    concept,
     concept_to_observation_scores,
+    decoded,
     mean_of,
     per_factor_accuracy,
+    posterior,
+    recombined,
+    symbol_probs,
     symbol_value_predictor,
 )
 from disentangle.methods.scan.model import (
@@ -102,53 +106,23 @@ def train_runs(name: str, m: dict, out: Path) -> tuple[Path, Path]:
                                       out / "runs" / f"{name}_scan", progress=False)
 
 
-@xla_options.jit_apply
-def _posterior(model: SCAN, x):
-    rep = model.encode(x)
-    return rep.mean, rep.logvar
-
-
-@xla_options.jit_apply
-def _observe(model: SCAN, z):
-    """Decoded observations (Bernoulli probabilities) at latents z."""
-    return jax.nn.sigmoid(model.decode(z))
-
-
-@xla_options.jit_apply
-def _symbol_probs(model: SCAN, z):
-    return model.symbol_probs(z)
-
-
-@xla_options.jit_apply
-def _concept(model: SCAN, y):
-    rep = model.concept(y)
-    return rep.mean, rep.logvar
-
-
-@xla_options.jit_apply
-def _recombine(model: SCAN, y1, y2, op):
-    rep = model.recombine(y1, y2, op)
-    return rep.mean, rep.logvar
-
-
 def evaluate_scan(model: SCAN, dataset, predictor, m: dict, rng: np.random.Generator,
                   seed: int = 0) -> dict:
     """image -> symbol, symbol -> image and recombination scores of a trained SCAN run."""
     vocab = model.vocab
-    decode = lambda z: _observe(model, z)  # noqa: E731
+    decode = lambda z: jax.nn.sigmoid(decoded(model, z))  # noqa: E731
     predict = symbol_value_predictor(predictor, vocab)
-    posterior = lambda x: tuple(batched(lambda b, i=i: _posterior(model, b)[i], x)  # noqa: E731
-                                for i in (0, 1))
+    latent_mean = lambda x: batched(lambda b: posterior(model, b)[0], x)  # noqa: E731
     f_test, x_test = dataset.sample(m["test"], rng)
     v_test = vocab.values(f_test)
     clf_acc = per_factor_accuracy(predict(x_test), v_test, vocab)
 
     # image -> symbol, against a logistic read-out trained with every label of other images.
-    mu_test, _ = posterior(x_test)
-    probs = batched(lambda z: _symbol_probs(model, z), mu_test)
+    mu_test = latent_mean(x_test)
+    probs = batched(lambda z: symbol_probs(model, z), mu_test)
     img2sym = per_factor_accuracy(vocab.predict(probs), v_test, vocab)
     f_ro, x_ro = dataset.sample(m["readout_images"], rng)
-    v_ro, (mu_ro, _) = vocab.values(f_ro), posterior(x_ro)
+    v_ro, mu_ro = vocab.values(f_ro), latent_mean(x_ro)
     del x_ro
     readout = {}
     for k, fname in enumerate(vocab.factor_names):
@@ -161,7 +135,7 @@ def evaluate_scan(model: SCAN, dataset, predictor, m: dict, rng: np.random.Gener
     key = jax.random.key(seed)
     n_sym = m["symbols"]
     named = vocab.random_masks(n_sym, rng)
-    mean, logvar = (np.asarray(a) for a in _concept(model, vocab.khot(v_test[:n_sym], named)))
+    mean, logvar = (np.asarray(a) for a in concept(model, vocab.khot(v_test[:n_sym], named)))
     score = lambda mu, lv, nm, vals: concept_to_observation_scores(  # noqa: E731
         mu, lv, nm, vals, vocab, decode, predict, m["samples"], key)
     sym2img = score(mean, logvar, named, v_test[:n_sym])
@@ -176,8 +150,8 @@ def evaluate_scan(model: SCAN, dataset, predictor, m: dict, rng: np.random.Gener
         u, v, op = sample_recombination_batch(vocab, va, vb, rng, op=np.full(n_sym, i))
         target = set_operation(u, v, op)
         t_named, t_values = vocab.named(target), vocab.predict(target)
-        out_mean, out_logvar = (np.asarray(a) for a in _recombine(model, u, v, op))
-        direct_mean, direct_logvar = (np.asarray(a) for a in _concept(model, target))
+        out_mean, out_logvar = (np.asarray(a) for a in recombined(model, u, v, op))
+        direct_mean, direct_logvar = (np.asarray(a) for a in concept(model, target))
         recomb[op_name] = {
             "recombined": score(out_mean, out_logvar, t_named, t_values),
             "direct_target_symbol": score(direct_mean, direct_logvar, t_named, t_values)}
@@ -207,8 +181,9 @@ def study_dataset(name: str, m: dict, out: Path, cache_dir: str | None = None,
     timing["total"] = time.time() - t0
     log = run.log()
     return {**result, "runs": {"visual": str(visual_dir), "scan": str(scan_dir)},
-            "scan_log": [r for r in log if "scan_loss" in r][-1],
-            "recombiner_log": [r for r in log if "recombination_loss" in r][-1],
+            "scan_log": next((r for r in reversed(log) if "scan_loss" in r), None),
+            "recombiner_log": next((r for r in reversed(log) if "recombination_loss" in r),
+                                   None),
             "seconds": timing}
 
 
@@ -224,10 +199,10 @@ def _figure(path: Path, model: SCAN, values, rng) -> None:
     k = vocab.num_factors
     masks = np.tril(np.ones((k + 1, k), bool), -1)  # names 0, 1, ..., K factors
     y = vocab.khot(np.repeat(values[:1], k + 1, axis=0), masks)
-    mean, logvar = (np.asarray(a) for a in _concept(model, y))
+    mean, logvar = (np.asarray(a) for a in concept(model, y))
     eps = rng.normal(size=(k + 1, 8, mean.shape[1]))
     z = mean[:, None] + np.exp(0.5 * logvar)[:, None] * eps
-    imgs = np.asarray(_observe(model, z.reshape(-1, z.shape[-1]).astype(np.float32)))
+    imgs = np.asarray(jax.nn.sigmoid(decoded(model, z.reshape(-1, z.shape[-1]).astype(np.float32))))
     fig, axes = plt.subplots(k + 1, 8, figsize=(8 * 1.1, (k + 1) * 1.2))
     for r in range(k + 1):
         for c in range(8):
