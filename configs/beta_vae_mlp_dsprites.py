@@ -9,9 +9,10 @@ The beta-VAE paper's dSprites architecture is fully connected too; on 2 CPU core
 convolutional decoder's gradient is ~25x slower. beta = 4 > 1 is SCAN's premise (a
 disentangled visual posterior). Tiny: ``train.steps=4 train.checkpoint_every=2
 train.batch_size=8``.
-Runtime: 30k steps at batch 64 take about 30 min on 2 idle CPU cores (the scan_shapes
-quick mode's 1,500 steps took 2-3 min on the loaded shared machine) and about 1 min on
-one GPU (estimated). A good result: reconstruction near 60-90 nats, KL 15-25 nats, and
+Runtime: measured 610 img/s (batch 64) on the shared 2-core machine at load ~22, so the
+scan_shapes quick mode's 1,500 steps took under 3 min there and 30k steps take about
+55 min (expect several times faster on 2 idle cores); about 1 min on a GPU (estimated).
+A good result: reconstruction near 60-90 nats, KL 15-25 nats, and
 position latents a linear read-out names correctly (> 0.8 on 4 position bins).
 """
 

@@ -11,8 +11,9 @@ Symbols: shape, scale (3 bins), pos_x and pos_y (4 bins each); orientation is le
 (ambiguous under the square's and ellipse's symmetries). SCAN beta = 1, lambda = 10 (paper
 appendix), Adam 1e-3. Tiny: ``model.scan_steps=2 train.steps=4 train.checkpoint_every=2
 train.batch_size=8`` (crosses the stage boundary; the visual run may be tiny too).
-Runtime: 20k steps at batch 128 take about 10 min on 2 idle CPU cores (rendering and
-encoding the batch dominate; estimated from the quick study) and about 1 min on a GPU.
+Runtime: measured 890 img/s (batch 128, ~7 steps/s; rendering and encoding the batch
+dominate) on the shared 2-core machine at load ~22, so 20k steps take about 50 min there
+(expect several times faster on 2 idle cores); a few minutes on a GPU (estimated).
 A good result: scan_loss settles with kl_visual of a few nats; the empty symbol's
 posterior is near N(0, I); recombination_loss (KL to the target concept) below ~1 nat.
 Evaluate with experiments/scan_shapes.py (image -> symbol and symbol -> image accuracy).

@@ -14,8 +14,9 @@ size, seed) must match the visual run's. SCAN beta = 1, lambda = 10, Adam 1e-3. 
 is trained (train.steps = scan_steps: no recombiner stage). Tiny: ``model.scan_steps=4
 train.steps=4 train.checkpoint_every=2 train.batch_size=8
 data.options.num_participants=16`` (on a tiny visual run of the same cohort).
-Runtime: 10k steps at batch 128 take about 10 min on 2 idle CPU cores (simulating the
-trials dominates; estimated) and a few minutes on a GPU. A good result: participant-level
+Runtime: measured 1,340-1,680 trials/s (batch 128, ~11 steps/s) on the shared 2-core
+machine at load ~20, so 10k steps take about 15 min there (simulating the trials
+dominates); a few minutes on a GPU (estimated). A good result: participant-level
 AUC of SCAN's clinical read-out on held-out participants above 0.7 for age group and
 anxiety (experiments/scan_eeg.py).
 """
