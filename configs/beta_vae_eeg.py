@@ -13,9 +13,10 @@ plain VAE; issue 17). Tiny: ``train.steps=4 train.checkpoint_every=2 train.batch
 data.options.num_participants=16``.
 Runtime: measured 340 img/s (batch 64) on the shared 2-core machine at load ~20, so the
 study's quick 3,000 steps took 9 min there and 20k steps take about 1 h (expect several
-times faster on 2 idle cores); a few minutes on a GPU (estimated). A good result: reconstructions correlate with the trial's
-noise-free ERP clearly better than the raw trial (the study's denoising table), and single
-latents separate the clinical groups (participant-level AUC away from 0.5).
+times faster on 2 idle cores); a few minutes on a GPU (estimated). A good result:
+reconstructions correlate with the trial's noise-free ERP clearly better than the raw
+trial (the study's denoising table), and single latents separate the clinical groups
+(participant-level AUC away from 0.5).
 """
 
 from disentangle.config import base_config

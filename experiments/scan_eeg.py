@@ -34,10 +34,10 @@ anxiety shift the ERP components; two conditions; realistic noise):
     python -m experiments.scan_eeg --quick --seeds 0,1,2 --out runs/scan_eeg_quick3
     python -m experiments.scan_eeg --full --out runs/scan_eeg
 
-Runtime: --quick (one cohort seed) took 6-9 min on the shared 2-core machine at load
-average ~18 before the port to the one trainer (about 2 min idle); --full (3 seeds, 240
-participants, 20k beta-VAE steps) is estimated at ~2.5 h on that shared machine, under 1 h
-idle. Runs go to OUT/runs/ and are resumed by a rerun. The science (``train_runs``,
+Runtime: --quick (one cohort seed) took 21 min on the shared 2-core machine at load
+average ~22 (beta-VAE 9 min, SCAN 11 min; a fraction of that idle); --full (3 seeds, 240
+participants, 20k beta-VAE steps) is estimated at several hours on that shared machine.
+Runs go to OUT/runs/ and are resumed by a rerun. The science (``train_runs``,
 ``study_seed``) is separate from the argparse and writing (``main``).
 
 Writes OUT/results.json, OUT/report.md and OUT/figures/*.png.

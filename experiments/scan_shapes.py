@@ -19,11 +19,12 @@ resumes them), and score
     python -m experiments.scan_shapes --quick --out runs/scan_shapes_quick
     python -m experiments.scan_shapes --full --out runs/scan_shapes
 
-Runtime: --quick took 24 min (dsprites 8, colour_shapes 16) on the shared 2-core machine at
-load average ~18 with the former in-study classifier; expect roughly a quarter of that on
-an idle 2-core machine. The factor predictor is trained once per dataset (3,000 steps,
-~9 CPU-min each under load) and then loaded from the cache. --full
-(20x the beta-VAE steps) is estimated at ~5 h on that shared machine, ~1.5 h idle.
+Runtime: --quick --datasets dsprites took 55 min on the shared 2-core machine at load
+~15-22: 13 min for the two runs and 41 min to train the factor predictor, which is then
+cached (``--cache-dir``) and loaded by later runs; expect a fraction of that on an idle
+machine. Before the port, --quick for both datasets took 24 min at load ~18 with the
+former in-study classifier. --full (20x the beta-VAE steps) is estimated at ~5 h on that
+shared machine.
 
 Symbol vocabulary (in the SCAN configs): one unit per (factor, value) after binning
 positions into 4 bins and dSprites' scale into 3; dSprites' orientation is left out of the
