@@ -1,8 +1,10 @@
 """beta-VAE + SCAN on procedural shapes (Higgins et al., ICLR 2018).
 
-For ``dsprites`` and ``colour_shapes``: train a beta-VAE with the project's trainer, freeze
-it, train SCAN on k-hot symbols naming random subsets of each image's factor values, train
-the recombination operators, and score
+For ``dsprites`` and ``colour_shapes``: train a beta-VAE (configs/beta_vae_mlp_dsprites.py)
+and, over the frozen beta-VAE, one SCAN run (configs/scan_<dataset>.py: SCAN on k-hot
+symbols naming random subsets of each image's factor values, then the recombination
+operators), both with ``disentangle.train.train_and_evaluate`` into OUT/runs/ (a rerun
+resumes them), and score
 
 - image -> symbol accuracy per factor (SCAN decoder at the visual posterior mean), against
   a supervised read-out baseline (multinomial logistic regression on the same latents and
@@ -17,18 +19,19 @@ the recombination operators, and score
     python -m experiments.scan_shapes --quick --out runs/scan_shapes_quick
     python -m experiments.scan_shapes --full --out runs/scan_shapes
 
-Runtime: --quick took 24 min (dsprites 8, colour_shapes 16) on the shared 2-core machine at
-load average ~18 with the former in-study classifier; expect roughly a quarter of that on
-an idle 2-core machine. The factor predictor is trained once per dataset (3,000 steps,
-~9 CPU-min each under load) and then loaded from the cache. --full
-(20x the beta-VAE steps) is estimated at ~5 h on that shared machine, ~1.5 h idle.
+Runtime: --quick --datasets dsprites took 55 min on the shared 2-core machine at load
+~15-22: 13 min for the two runs and 41 min to train the factor predictor, which is then
+cached (``--cache-dir``) and loaded by later runs; expect a fraction of that on an idle
+machine. Before the port, --quick for both datasets took 24 min at load ~18 with the
+former in-study classifier. --full (20x the beta-VAE steps) is estimated at ~5 h on that
+shared machine.
 
-Symbol vocabulary: one unit per (factor, value) after binning positions into 4 bins and
-dSprites' scale into 3; dSprites' orientation is left out of the vocabulary (its values
-are ambiguous under the square's and ellipse's symmetries). The beta-VAE uses the fully
-connected ``mlp_small`` network: the beta-VAE paper's dSprites architecture is fully
-connected too, and on 2 shared CPU cores the convolutional decoder's gradient is ~25x
-slower. Writes OUT/results.json, OUT/report.md and OUT/figures/*.png.
+Symbol vocabulary (in the SCAN configs): one unit per (factor, value) after binning
+positions into 4 bins and dSprites' scale into 3; dSprites' orientation is left out of the
+vocabulary (its values are ambiguous under the square's and ellipse's symmetries). The
+beta-VAE uses the fully connected ``mlp_small`` network (see its config). The science
+(``train_runs``, ``evaluate_scan``) is separate from the argparse and writing (``main``).
+Writes OUT/results.json, OUT/report.md and OUT/figures/*.png.
 """
 
 from __future__ import annotations
@@ -39,106 +42,92 @@ import time
 from pathlib import Path
 
 import jax
-import jax.numpy as jnp
 import numpy as np
-from flax import nnx
 from sklearn.linear_model import LogisticRegression
 
-from disentangle import config as config_lib
-from disentangle import xla_options
 from disentangle.cache import cache_dir
-from disentangle.data import get_dataset
+from disentangle.config import load_config
 from disentangle.evaluation import to_jsonable
 from disentangle.methods.factor_predictor.model import train_factor_predictor
 from disentangle.methods.scan.evaluation import (
     batched,
+    concept,
     concept_to_observation_scores,
+    decoded,
     mean_of,
     per_factor_accuracy,
+    posterior,
+    recombined,
+    symbol_probs,
     symbol_value_predictor,
 )
 from disentangle.methods.scan.model import (
     OPERATORS,
     SCAN,
-    Recombiner,
-    SymbolVocabulary,
     sample_recombination_batch,
     set_operation,
-    train_recombiner,
-    train_scan,
 )
 from disentangle.runs import load_run
 from disentangle.train import train_and_evaluate
 
-DATASETS = {
-    "dsprites": {"factors": ("shape", "scale", "pos_x", "pos_y"),
-                 "bins": {"scale": 3, "pos_x": 4, "pos_y": 4}, "beta": 4.0},
-    "colour_shapes": {"factors": None, "bins": {"pos_x": 4, "pos_y": 4}, "beta": 4.0},
-}
+CONFIGS = Path(__file__).resolve().parents[1] / "configs"
+VISUAL_CONFIG = CONFIGS / "beta_vae_mlp_dsprites.py"
+SCAN_CONFIGS = {"dsprites": CONFIGS / "scan_dsprites.py",
+                "colour_shapes": CONFIGS / "scan_colour_shapes.py"}
 MODES = {
-    "quick": {"vae_steps": 1500, "predictor_steps": 3000, "scan_pairs": 4000,
+    "quick": {"vae_steps": 1500, "predictor_steps": 3000, "readout_images": 4000,
               "scan_steps": 2000, "rec_steps": 2000, "test": 500, "symbols": 200,
               "samples": 12, "batch": 64},
-    "full": {"vae_steps": 30000, "predictor_steps": 3000, "scan_pairs": 20000,
+    "full": {"vae_steps": 30000, "predictor_steps": 3000, "readout_images": 20000,
              "scan_steps": 10000, "rec_steps": 10000, "test": 2000, "symbols": 1000,
              "samples": 24, "batch": 64},
 }
 
 
-def vae_config(name: str, beta: float, steps: int, batch: int):
-    cfg = config_lib.base_config("beta_vae", name)
-    cfg.model.network = "mlp_small"
-    cfg.model.beta = beta
-    cfg.train.steps, cfg.train.batch_size = steps, batch
-    cfg.train.learning_rate = 5e-4
-    cfg.train.log_every, cfg.train.checkpoint_every = 100, steps
-    return cfg
+def visual_config(name: str, m: dict):
+    """configs/beta_vae_mlp_dsprites.py on dataset ``name`` at the mode's scale."""
+    return load_config(VISUAL_CONFIG, [
+        f"data.name={name}", f"train.steps={m['vae_steps']}", f"train.batch_size={m['batch']}",
+        f"train.checkpoint_every={m['vae_steps']}"])
 
 
-def study_dataset(name: str, spec: dict, m: dict, out: Path, cache_dir: str | None = None,
+def scan_config(name: str, visual_run: Path, m: dict):
+    """configs/scan_<name>.py over ``visual_run``: SCAN, then the recombiner."""
+    steps = m["scan_steps"] + m["rec_steps"]
+    return load_config(SCAN_CONFIGS[name], [
+        f"model.visual_run={visual_run}", f"model.scan_steps={m['scan_steps']}",
+        f"train.steps={steps}", f"train.checkpoint_every={steps}"])
+
+
+def train_runs(name: str, m: dict, out: Path) -> tuple[Path, Path]:
+    """The beta-VAE run and the SCAN run on it (resumed if present): their directories."""
+    visual = train_and_evaluate(visual_config(name, m), out / "runs" / f"{name}_bvae",
+                                progress=False)
+    return visual, train_and_evaluate(scan_config(name, visual.absolute(), m),
+                                      out / "runs" / f"{name}_scan", progress=False)
+
+
+def evaluate_scan(model: SCAN, dataset, predictor, m: dict, rng: np.random.Generator,
                   seed: int = 0) -> dict:
-    t0 = time.time()
-    rng = np.random.default_rng(seed)
-    ds = get_dataset(name)
-    vocab = SymbolVocabulary.from_dataset(ds, spec["factors"], spec["bins"])
-    run_dir = train_and_evaluate(vae_config(name, spec["beta"], m["vae_steps"], m["batch"]),
-                                 out / "runs" / name, progress=False)
-    vae = load_run(run_dir).model
-    encode_fn = xla_options.jit_apply(lambda m, x: m.encode(x))
-    decode_fn = xla_options.jit_apply(lambda m, z: jax.nn.sigmoid(m.decode(z)))
-    encode, decode = (lambda x: encode_fn(vae, x)), (lambda z: decode_fn(vae, z))
-    timing = {"vae": time.time() - t0}
-
-    def posterior(x):
-        mu = batched(lambda b: encode(b).mean, x)
-        lv = batched(lambda b: encode(b).logvar, x)
-        return mu, lv
-
-    # The factor predictor (the judge of generated images; cached per dataset).
-    predictor = train_factor_predictor(ds, cache_dir=cache_dir, steps=m["predictor_steps"],
-                                       log=None)
+    """image -> symbol, symbol -> image and recombination scores of a trained SCAN run."""
+    vocab = model.vocab
+    decode = lambda z: jax.nn.sigmoid(decoded(model, z))  # noqa: E731
     predict = symbol_value_predictor(predictor, vocab)
-    f_test, x_test = ds.sample(m["test"], rng)
+    latent_mean = lambda x: batched(lambda b: posterior(model, b)[0], x)  # noqa: E731
+    f_test, x_test = dataset.sample(m["test"], rng)
     v_test = vocab.values(f_test)
     clf_acc = per_factor_accuracy(predict(x_test), v_test, vocab)
-    timing["classifier"] = time.time() - t0
 
-    # SCAN on (symbol, image) pairs.
-    f_pairs, x_pairs = ds.sample(m["scan_pairs"], rng)
-    v_pairs = vocab.values(f_pairs)
-    mu_pairs, lv_pairs = posterior(x_pairs)
-    del x_pairs
-    scan = SCAN(vocab.num_units, vae.latent_dim, rngs=nnx.Rngs(seed + 1))
-    scan_log = train_scan(scan, vocab, v_pairs, mu_pairs, lv_pairs, m["scan_steps"], rng)
-    timing["scan"] = time.time() - t0
-
-    # image -> symbol.
-    mu_test, _ = posterior(x_test)
-    probs = np.asarray(scan.symbol_probs(jnp.asarray(mu_test)))
+    # image -> symbol, against a logistic read-out trained with every label of other images.
+    mu_test = latent_mean(x_test)
+    probs = batched(lambda z: symbol_probs(model, z), mu_test)
     img2sym = per_factor_accuracy(vocab.predict(probs), v_test, vocab)
+    f_ro, x_ro = dataset.sample(m["readout_images"], rng)
+    v_ro, mu_ro = vocab.values(f_ro), latent_mean(x_ro)
+    del x_ro
     readout = {}
     for k, fname in enumerate(vocab.factor_names):
-        lr = LogisticRegression(max_iter=2000).fit(mu_pairs, v_pairs[:, k])
+        lr = LogisticRegression(max_iter=2000).fit(mu_ro, v_ro[:, k])
         readout[fname] = float((lr.predict(mu_test) == v_test[:, k]).mean())
     chance = {f: float(np.max(np.bincount(v_test[:, k])) / len(v_test))
               for k, f in enumerate(vocab.factor_names)}
@@ -147,48 +136,59 @@ def study_dataset(name: str, spec: dict, m: dict, out: Path, cache_dir: str | No
     key = jax.random.key(seed)
     n_sym = m["symbols"]
     named = vocab.random_masks(n_sym, rng)
-    y = vocab.khot(v_test[:n_sym], named)
-    rep = scan.encode(jnp.asarray(y))
-    sym2img = concept_to_observation_scores(np.asarray(rep.mean), np.asarray(rep.logvar), named,
-                                            v_test[:n_sym], vocab, decode, predict,
-                                            m["samples"], key)
-    prior = concept_to_observation_scores(
-        np.zeros((n_sym, vae.latent_dim)), np.zeros((n_sym, vae.latent_dim)),
-        np.zeros_like(named), v_test[:n_sym], vocab, decode, predict, m["samples"], key)
+    mean, logvar = (np.asarray(a) for a in concept(model, vocab.khot(v_test[:n_sym], named)))
+    score = lambda mu, lv, nm, vals: concept_to_observation_scores(  # noqa: E731
+        mu, lv, nm, vals, vocab, decode, predict, m["samples"], key)
+    sym2img = score(mean, logvar, named, v_test[:n_sym])
+    zeros = np.zeros((n_sym, model.latent_dim), np.float32)
+    prior = score(zeros, zeros, np.zeros_like(named), v_test[:n_sym])
 
     # Recombination.
-    rec = Recombiner(rngs=nnx.Rngs(seed + 2))
-    rec_log = train_recombiner(rec, scan, vocab, v_pairs, m["rec_steps"], rng)
     va = v_test[:n_sym]
     vb = np.where(rng.random(va.shape) < 0.5, va, v_test[rng.integers(0, len(v_test), n_sym)])
     recomb = {}
     for i, op_name in enumerate(OPERATORS):
         u, v, op = sample_recombination_batch(vocab, va, vb, rng, op=np.full(n_sym, i))
         target = set_operation(u, v, op)
-        t_named = np.stack([b.max(1) > 0.5 for b in vocab.split_units(target)], axis=1)
-        t_values = vocab.predict(target)
-        out_rep = rec(scan.encode(jnp.asarray(u)), scan.encode(jnp.asarray(v)), jnp.asarray(op))
-        direct = scan.encode(jnp.asarray(target))
+        t_named, t_values = vocab.named(target), vocab.predict(target)
+        out_mean, out_logvar = (np.asarray(a) for a in recombined(model, u, v, op))
+        direct_mean, direct_logvar = (np.asarray(a) for a in concept(model, target))
         recomb[op_name] = {
-            "recombined": concept_to_observation_scores(
-                np.asarray(out_rep.mean), np.asarray(out_rep.logvar), t_named, t_values, vocab,
-                decode, predict, m["samples"], key),
-            "direct_target_symbol": concept_to_observation_scores(
-                np.asarray(direct.mean), np.asarray(direct.logvar), t_named, t_values, vocab,
-                decode, predict, m["samples"], key),
-        }
-    timing["total"] = time.time() - t0
-    _figure(out / "figures" / f"{name}_symbol_to_image.png", scan, vocab, decode, v_test, rng)
+            "recombined": score(out_mean, out_logvar, t_named, t_values),
+            "direct_target_symbol": score(direct_mean, direct_logvar, t_named, t_values)}
     return {"vocabulary": {"factors": vocab.factor_names, "bins": vocab.bins},
             "classifier_accuracy": clf_acc, "factor_predictor": predictor.accuracy,
             "image_to_symbol": {
                 "scan": img2sym, "logistic_readout_full_labels": readout, "chance": chance},
             "symbol_to_image": sym2img, "prior_reference": prior,
-            "recombination": recomb, "scan_log": scan_log[-1], "recombiner_log": rec_log[-1],
+            "recombination": recomb, "test_values": v_test}
+
+
+def study_dataset(name: str, m: dict, out: Path, cache_dir: str | None = None,
+                  seed: int = 0) -> dict:
+    """Train (or resume) the runs of one dataset and evaluate them."""
+    t0 = time.time()
+    rng = np.random.default_rng(seed)
+    visual_dir, scan_dir = train_runs(name, m, out)
+    timing = {"runs": time.time() - t0}
+    run = load_run(scan_dir)
+    # The factor predictor (the judge of generated images; cached per dataset).
+    predictor = train_factor_predictor(run.dataset, cache_dir=cache_dir,
+                                       steps=m["predictor_steps"], log=None)
+    timing["classifier"] = time.time() - t0
+    result = evaluate_scan(run.model, run.dataset, predictor, m, rng, seed)
+    v_test = result.pop("test_values")
+    _figure(out / "figures" / f"{name}_symbol_to_image.png", run.model, v_test, rng)
+    timing["total"] = time.time() - t0
+    log = run.log()
+    return {**result, "runs": {"visual": str(visual_dir), "scan": str(scan_dir)},
+            "scan_log": next((r for r in reversed(log) if "scan_loss" in r), None),
+            "recombiner_log": next((r for r in reversed(log) if "recombination_loss" in r),
+                                   None),
             "seconds": timing}
 
 
-def _figure(path: Path, scan: SCAN, vocab: SymbolVocabulary, decode, values, rng) -> None:
+def _figure(path: Path, model: SCAN, values, rng) -> None:
     """Rows: a symbol naming 1..K factors of one test image; columns: 8 decoded samples."""
     import matplotlib
 
@@ -196,13 +196,14 @@ def _figure(path: Path, scan: SCAN, vocab: SymbolVocabulary, decode, values, rng
     import matplotlib.pyplot as plt
 
     path.parent.mkdir(parents=True, exist_ok=True)
+    vocab = model.vocab
     k = vocab.num_factors
     masks = np.tril(np.ones((k + 1, k), bool), -1)  # names 0, 1, ..., K factors
     y = vocab.khot(np.repeat(values[:1], k + 1, axis=0), masks)
-    rep = scan.encode(jnp.asarray(y))
-    eps = rng.normal(size=(k + 1, 8, rep.mean.shape[1]))
-    z = np.asarray(rep.mean)[:, None] + np.exp(0.5 * np.asarray(rep.logvar))[:, None] * eps
-    imgs = np.asarray(decode(jnp.asarray(z.reshape(-1, z.shape[-1]), jnp.float32)))
+    mean, logvar = (np.asarray(a) for a in concept(model, y))
+    eps = rng.normal(size=(k + 1, 8, mean.shape[1]))
+    z = mean[:, None] + np.exp(0.5 * logvar)[:, None] * eps
+    imgs = np.asarray(jax.nn.sigmoid(decoded(model, z.reshape(-1, z.shape[-1]).astype(np.float32))))
     fig, axes = plt.subplots(k + 1, 8, figsize=(8 * 1.1, (k + 1) * 1.2))
     for r in range(k + 1):
         for c in range(8):
@@ -224,8 +225,9 @@ def _fmt(v: float) -> str:
 
 def report_md(results: dict, mode: str) -> str:
     lines = [f"# beta-VAE + SCAN on procedural shapes ({mode})", "",
-             "Higgins et al. (ICLR 2018). beta-VAE trained by `disentangle.train`; SCAN "
-             "beta = 1, lambda = 10 (as published). Accuracy of generated images is judged by "
+             "Higgins et al. (ICLR 2018). beta-VAE (configs/beta_vae_mlp_dsprites.py) and SCAN "
+             "(configs/scan_<dataset>.py; beta = 1, lambda = 10 as published) trained by "
+             "`disentangle.train`. Accuracy of generated images is judged by "
              "the project's factor predictor (`methods.factor_predictor`); its own test "
              "accuracy on the binned symbol values is the ceiling.", ""]
     for name, r in results["datasets"].items():
@@ -280,7 +282,8 @@ def main(argv=None) -> int:
     mode.add_argument("--quick", action="store_true", help="demo scale (see the runtime note)")
     mode.add_argument("--full", action="store_true", help="study scale (hours)")
     p.add_argument("--out", required=True, type=Path)
-    p.add_argument("--datasets", default="dsprites,colour_shapes")
+    p.add_argument("--datasets", default="dsprites,colour_shapes",
+                   help=f"comma-separated, of {', '.join(SCAN_CONFIGS)}")
     p.add_argument("--cache-dir", default=str(cache_dir()),
                    help="factor-predictor cache (trained once per dataset, reused)")
     args = p.parse_args(argv)
@@ -288,8 +291,8 @@ def main(argv=None) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     results = {"mode": mode_name, "settings": MODES[mode_name], "datasets": {}}
     for name in args.datasets.split(","):
-        results["datasets"][name] = study_dataset(name, DATASETS[name], MODES[mode_name],
-                                                  args.out, args.cache_dir)
+        results["datasets"][name] = study_dataset(name, MODES[mode_name], args.out,
+                                                  args.cache_dir)
     results["reading"] = reading(results)
     (args.out / "results.json").write_text(json.dumps(to_jsonable(results), indent=1))
     (args.out / "report.md").write_text(report_md(results, mode_name))

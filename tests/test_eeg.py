@@ -138,6 +138,66 @@ def test_dataset_contract_and_splits():
         get_dataset("eeg_erp", split="validation")
 
 
+def test_participant_factor_names_whose_trial_it_is():
+    ds = get_dataset("eeg_erp", num_participants=32, seed=1, split="train",
+                     participant_factor=True)
+    assert ds.factor_names[-1] == "participant" and ds.factor_sizes[-1] == 32
+    rng = np.random.default_rng(0)
+    factors = ds.sample_factors(200, rng)
+    assert factors.shape == (200, 5) and np.isin(factors[:, 4], ds.participants).all()
+    np.testing.assert_array_equal(ds.cohort.clinical[factors[:, 4]], factors[:, :3])
+    # The trial is that participant's: the same rng draws give the same signal.
+    x = ds.sample_observations_from_factors(factors[:3], np.random.default_rng(7))
+    np.testing.assert_array_equal(
+        x, ds.trials(factors[:3, 4], factors[:3, 3], np.random.default_rng(7)))
+    bad = factors[:1].copy()
+    bad[0, 0] = 1 - bad[0, 0]
+    with pytest.raises(DataError, match=f"participant {bad[0, 4]}"):
+        ds.sample_observations_from_factors(bad, rng)
+
+
+def test_study_visual_beta_comes_from_its_config(tmp_path, monkeypatch):
+    """Issue 17: the EEG study's beta-VAE takes beta from configs/beta_vae_eeg.py, which
+    defaults to a disentangling beta > 1 (SCAN's premise)."""
+    from disentangle.config import load_config
+    from experiments import scan_eeg
+
+    m = scan_eeg.MODES["quick"]
+    file_beta = load_config(scan_eeg.VISUAL_CONFIG).model.beta
+    assert file_beta > 1 and scan_eeg.visual_config(m, 0).model.beta == file_beta
+    edited = tmp_path / "beta_vae_eeg.py"
+    edited.write_text(scan_eeg.VISUAL_CONFIG.read_text().replace(
+        f'"beta": {file_beta}', '"beta": 2.5'))
+    monkeypatch.setattr(scan_eeg, "VISUAL_CONFIG", edited)
+    config = scan_eeg.visual_config(m, 3)
+    assert config.model.beta == 2.5 and config.data.options.seed == 3
+    assert config.data.options.split == "train"
+
+
+@pytest.mark.slow
+def test_scan_eeg_study_end_to_end(tmp_path):
+    """The study at toy scale: both runs through the one trainer (the SCAN run over the
+    beta-VAE run, whose beta is the config file's), every method judged by accuracy and AUC."""
+    from disentangle.runs import load_run
+    from experiments import scan_eeg
+
+    m = {"participants": 32, "trials": 2, "vae_steps": 2, "scan_steps": 2, "seeds": [0],
+         "label_fraction": 1.0}
+    out = scan_eeg.study_seed(m, 0, tmp_path)
+    visual = load_run(out["runs"]["visual"])
+    assert out["visual_beta"] == visual.config.model.beta == 4.0
+    assert load_run(out["runs"]["scan"]).config.model.visual_run == out["runs"]["visual"]
+    for fname in ("age_group", "depression", "anxiety"):
+        for meth in ("scan", "latent_logistic", "component_baseline"):
+            r = out["classification"][fname][meth]
+            assert 0 <= r["accuracy"] <= 1 and 0 <= r["auc"] <= 1
+        assert out["classification"][fname]["labelled_train_participants"] == 24
+    table = scan_eeg.aggregate([out])
+    assert "SCAN AUC" in scan_eeg.report_md({
+        "mode": "toy", "settings": m, "seeds": [0], "table": table, "per_seed": [out],
+        "reading": scan_eeg.reading(table, 8, 1)})
+
+
 def test_load_erp_npz(tmp_path):
     rng = np.random.default_rng(0)
     path = tmp_path / "erp.npz"

@@ -263,6 +263,10 @@ class SyntheticERP(GroundTruthData):
       noise: scale of background EEG and alpha (1 realistic, 0 noise-free).
       units_uv: observations are returned in units of this many microvolts (10 puts
         single trials at about unit standard deviation, which models train on best).
+      participant_factor: add a fifth factor ``participant`` (the cohort index, size
+        ``num_participants``), so that a batch says whose trial each row is (SCAN's
+        per-participant sparse labels, docs/scan_eeg.md). Sampled factors then name the
+        participant, and ``sample_observations_from_factors`` simulates that participant.
     """
 
     factor_names = (*CLINICAL_FACTORS, "condition")
@@ -273,7 +277,8 @@ class SyntheticERP(GroundTruthData):
     sampling_rate = SAMPLING_RATE
 
     def __init__(self, num_participants: int = 96, seed: int = 0, split: str = "all",
-                 test_fraction: float = 1 / 3, noise: float = 1.0, units_uv: float = 1.0):
+                 test_fraction: float = 1 / 3, noise: float = 1.0, units_uv: float = 1.0,
+                 participant_factor: bool = False):
         if split not in ("all", "train", "test"):
             raise DataError(f"eeg_erp: split={split!r}; accepted: 'all', 'train', 'test'")
         if num_participants < 16:
@@ -295,6 +300,10 @@ class SyntheticERP(GroundTruthData):
         self.is_test = test
         chosen = {"all": np.ones_like(test), "train": ~test, "test": test}[split]
         self.participants = np.flatnonzero(chosen)
+        self.participant_factor = bool(participant_factor)
+        if self.participant_factor:
+            self.factor_names = (*type(self).factor_names, "participant")
+            self.factor_sizes = (*type(self).factor_sizes, len(self.cohort))
 
     def participant_factors(self) -> np.ndarray:
         """Clinical factors of every cohort member, int [P, 3]."""
@@ -328,11 +337,22 @@ class SyntheticERP(GroundTruthData):
     def sample_factors(self, n: int, rng: np.random.Generator) -> np.ndarray:
         """Factors of random trials of this split's participants, int [n, 4]."""
         who = self.participants[rng.integers(0, self.participants.size, n)]
-        return np.concatenate([self.cohort.clinical[who], rng.integers(0, 2, (n, 1))], axis=1)
+        factors = np.concatenate([self.cohort.clinical[who], rng.integers(0, 2, (n, 1))], axis=1)
+        return np.concatenate([factors, who[:, None]], axis=1) if self.participant_factor \
+            else factors
 
     def sample_observations_from_factors(self, factors, rng):
         factors = np.asarray(factors)
-        who = self.sample_participants(factors, rng)
+        if not self.participant_factor:
+            return self.trials(self.sample_participants(factors, rng), factors[:, 3], rng)
+        self.check_factors(factors)
+        who = factors[:, 4]
+        wrong = np.flatnonzero(np.any(self.cohort.clinical[who] != factors[:, :3], axis=1))
+        if wrong.size:
+            r = wrong[0]
+            raise DataError(f"eeg_erp: row {r} names participant {who[r]} with clinical factors "
+                            f"{factors[r, :3].tolist()}, but that participant has "
+                            f"{self.cohort.clinical[who[r]].tolist()}")
         return self.trials(who, factors[:, 3], rng)
 
     def sample_with_participants(self, n: int, rng: np.random.Generator

@@ -80,10 +80,12 @@ class DataSpec:
     observation_shape: tuple[int, ...]
     factor_sizes: tuple[int, ...] = ()
     dataset_size: int = 0
+    factor_names: tuple[str, ...] = ()
 
     @classmethod
     def of(cls, dataset) -> DataSpec:
-        return cls(tuple(dataset.observation_shape), tuple(dataset.factor_sizes), len(dataset))
+        return cls(tuple(dataset.observation_shape), tuple(dataset.factor_sizes), len(dataset),
+                   tuple(dataset.factor_names))
 
 
 class Method(nnx.Module):

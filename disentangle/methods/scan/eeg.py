@@ -8,7 +8,9 @@
 - :func:`scan_participant_scores`: SCAN's image -> symbol read-out summed over a
   participant's trials: for a binary factor with units (u0, u1), the participant score is
   mean_trials [log p(u1 | z_x) - log p(u0 | z_x)], and the prediction is its sign;
-- :func:`logistic_participant_classifier`: standardised features -> L2 logistic regression.
+- :func:`logistic_participant_classifier`: standardised features -> L2 logistic regression
+  -> probability of class 1; every method (SCAN's score, latents, component windows) is
+  judged through it, by accuracy (probability > 1/2) and ROC AUC alike.
 """
 
 from __future__ import annotations
@@ -52,11 +54,11 @@ def component_features(average_erp: np.ndarray, times_ms: np.ndarray = TIMES_MS
 
 def logistic_participant_classifier(x_train: np.ndarray, y_train: np.ndarray,
                                     x_test: np.ndarray, c: float = 1.0) -> np.ndarray:
-    """Predicted labels of ``x_test`` [P_test, F] from an L2 logistic regression on
-    standardised features trained on (x_train [P_train, F], y_train [P_train])."""
+    """Probability of class 1 for ``x_test`` [P_test, F] from an L2 logistic regression on
+    standardised features trained on (x_train [P_train, F], y_train [P_train] in {0, 1})."""
     scaler = StandardScaler().fit(x_train)
     model = LogisticRegression(C=c, max_iter=5000).fit(scaler.transform(x_train), y_train)
-    return model.predict(scaler.transform(x_test))
+    return model.predict_proba(scaler.transform(x_test))[:, 1]
 
 
 def scan_participant_scores(probs: np.ndarray, participant: np.ndarray, ids: np.ndarray,

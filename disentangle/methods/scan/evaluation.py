@@ -24,8 +24,44 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from disentangle import xla_options
 from disentangle.methods.factor_predictor.model import FactorPredictor
-from disentangle.methods.scan.model import SymbolVocabulary
+from disentangle.methods.scan.model import SCAN, SymbolVocabulary
+
+
+# Evaluation programs of a trained SCAN run (read-only, jitted with the backend's options).
+@xla_options.jit_apply
+def posterior(model: SCAN, x: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """Visual posterior (mean, logvar) [n, L] of observations x."""
+    rep = model.encode(x)
+    return rep.mean, rep.logvar
+
+
+@xla_options.jit_apply
+def decoded(model: SCAN, z: jax.Array) -> jax.Array:
+    """The visual decoder's output (logits for Bernoulli) at latents z [n, L]."""
+    return model.decode(z)
+
+
+@xla_options.jit_apply
+def symbol_probs(model: SCAN, z: jax.Array) -> jax.Array:
+    """latent -> symbol: unit probabilities [n, U] at latents z [n, L]."""
+    return model.symbol_probs(z)
+
+
+@xla_options.jit_apply
+def concept(model: SCAN, y: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """symbol -> concept: (mean, logvar) [n, L] of q(z_y|y) for k-hot symbols [n, U]."""
+    rep = model.concept(y)
+    return rep.mean, rep.logvar
+
+
+@xla_options.jit_apply
+def recombined(model: SCAN, y1: jax.Array, y2: jax.Array, op: jax.Array
+               ) -> tuple[jax.Array, jax.Array]:
+    """(mean, logvar) of the recombined concept of symbols y1, y2 [n, U] under op int [n]."""
+    rep = model.recombine(y1, y2, op)
+    return rep.mean, rep.logvar
 
 
 def symbol_value_predictor(predictor: FactorPredictor, vocab: SymbolVocabulary

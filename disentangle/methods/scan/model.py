@@ -1,8 +1,8 @@
 """SCAN: Symbol-Concept Association Network over a frozen beta-VAE (Higgins et al., ICLR 2018).
 
-A beta-VAE (``beta_vae`` in this package, trained first and then frozen) gives the visual
-posterior q(z_x | x). SCAN is a VAE over k-hot symbol vectors y whose latent space is tied
-to the visual one. Its loss, minimised over SCAN's parameters only, is
+A beta-VAE run (``model.visual_run``, trained first with ``disentangle train`` and frozen)
+gives the visual posterior q(z_x | x). SCAN is a VAE over k-hot symbol vectors y whose
+latent space is tied to the visual one. Its loss, minimised over SCAN's parameters only, is
 
     L = -E_{q(z_y|y)} log p(y | z_y)  +  beta * KL(q(z_y|y) || N(0, I))
         + lambda * KL(q(z_x|x) || q(z_y|y))                                      (SCAN eq. 2)
@@ -24,9 +24,17 @@ operator's one-hot code r and outputs (mu_r, log s_r^2). It is trained, with SCA
 
     L_r = KL( q(z_r | z_y1, z_y2, r) || q(z_y | y_r) ),   y_r = y_1 op y_2 on the k-hot sets.
 
-Symbols come from a dataset's ground-truth factors (:class:`SymbolVocabulary`): one unit
-per (factor, value), optionally after binning a factor's values; a training symbol names
-a random subset of the factor values of its image.
+The registered method ``scan`` (:class:`SCAN`) trains both with the one trainer: parameter
+groups ``scan`` (the symbol VAE) and ``recombiner``; steps 1..``model.scan_steps`` update
+SCAN on ``scan_loss``, the remaining steps up to ``train.steps`` the recombiner on
+``recombination_loss``. The visual model is a submodule in no group (frozen); its encoder
+and decoder are the run's ``encode`` / ``decode``.
+
+Symbols come from a batch's ground-truth factors (:class:`SymbolVocabulary`): one unit per
+(factor, value), optionally after binning a factor's values; a training symbol names each
+factor value of its image independently with probability ``p_name``. Sparse labels
+(:class:`LabelMask`): a factor's label may be available for only a fraction of the values
+of a grouping factor (e.g. of the participants); unavailable labels are never named.
 
 The beta-VAE_DAE variant (reconstruction in the feature space of a denoising AE) is not
 implemented here; see docs/scan_eeg.md.
@@ -36,16 +44,24 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Sequence
+from pathlib import Path
 
 import jax
 import jax.numpy as jnp
+import ml_collections
 import numpy as np
 import optax
 from flax import nnx
 
-from disentangle import xla_options
 from disentangle.errors import ConfigError
-from disentangle.methods.base import Representation
+from disentangle.methods.base import (
+    Batch,
+    DataSpec,
+    Method,
+    Representation,
+    Update,
+    register_model,
+)
 from disentangle.methods.gaussian import kl_normal, kl_to_standard_normal
 from disentangle.nn.mlp import MLP
 
@@ -71,25 +87,33 @@ class SymbolVocabulary:
     bins: tuple[int, ...]
 
     @classmethod
-    def from_dataset(cls, dataset, factors: Sequence[str] | None = None,
-                     bins: dict[str, int] | None = None) -> SymbolVocabulary:
-        """Vocabulary over ``factors`` (default: all) of a ``GroundTruthData``."""
-        names = tuple(dataset.factor_names)
-        chosen = tuple(factors) if factors is not None else names
+    def from_names(cls, names: Sequence[str], sizes: Sequence[int],
+                   factors: Sequence[str] | None = None, bins: dict[str, int] | None = None,
+                   where: str = "symbol") -> SymbolVocabulary:
+        """Vocabulary over ``factors`` (default: all) of a dataset with factor ``names`` and
+        ``sizes``; ``where`` names the source in errors (e.g. ``model.symbols``)."""
+        names = tuple(names)
+        chosen = tuple(factors) if factors else names
         for name in chosen:
             if name not in names:
-                raise ConfigError(f"symbol factor {name!r} is not a factor of {dataset.name!r}; "
+                raise ConfigError(f"{where} factor {name!r} is not a factor of the dataset; "
                                   f"accepted: {', '.join(names)}")
         bins = dict(bins or {})
         for name, b in bins.items():
-            size = dataset.factor_sizes[names.index(name)] if name in names else None
+            size = sizes[names.index(name)] if name in names else None
             if name not in chosen or not (1 <= int(b) <= size):
-                raise ConfigError(f"symbol bins {name}={b}: the factor must be one of "
+                raise ConfigError(f"{where} bins {name}={b}: the factor must be one of "
                                   f"{chosen} and 1 <= bins <= its number of values")
         columns = tuple(names.index(n) for n in chosen)
-        sizes = tuple(int(dataset.factor_sizes[c]) for c in columns)
+        sizes = tuple(int(sizes[c]) for c in columns)
         return cls(chosen, columns, sizes,
                    tuple(int(bins.get(n, s)) for n, s in zip(chosen, sizes)))
+
+    @classmethod
+    def from_dataset(cls, dataset, factors: Sequence[str] | None = None,
+                     bins: dict[str, int] | None = None) -> SymbolVocabulary:
+        """Vocabulary over ``factors`` (default: all) of a ``GroundTruthData``."""
+        return cls.from_names(dataset.factor_names, dataset.factor_sizes, factors, bins)
 
     @property
     def num_factors(self) -> int:
@@ -109,10 +133,11 @@ class SymbolVocabulary:
         """The vocabulary factor each unit belongs to, int [num_units]."""
         return np.repeat(np.arange(self.num_factors), self.bins)
 
-    def values(self, factors: np.ndarray) -> np.ndarray:
-        """Dataset factors int [n, K] -> symbol values int [n, K_v] (binned)."""
-        f = np.asarray(factors)[:, list(self.columns)]
-        return (f * np.asarray(self.bins)) // np.asarray(self.factor_sizes)
+    def values(self, factors):
+        """Dataset factors int [n, K] -> symbol values int [n, K_v] (binned); numpy or jax."""
+        xp = jnp if isinstance(factors, jax.Array) else np
+        f = xp.asarray(factors)[:, list(self.columns)]
+        return (f * xp.asarray(self.bins)) // xp.asarray(self.factor_sizes)
 
     def khot(self, values: np.ndarray, mask: np.ndarray) -> np.ndarray:
         """k-hot symbols float32 [n, num_units] naming value ``values[:, k]`` where mask."""
@@ -122,15 +147,14 @@ class SymbolVocabulary:
         y[rows, self.offsets[cols] + values[rows, cols]] = 1.0
         return y
 
+    def khot_device(self, values: jax.Array, mask: jax.Array) -> jax.Array:
+        """Jit-traceable :meth:`khot`: int [n, K_v], bool [n, K_v] -> float [n, U]."""
+        units = jnp.asarray(self.offsets, jnp.int32) + values.astype(jnp.int32)
+        return jnp.sum(jax.nn.one_hot(units, self.num_units) * mask[..., None], axis=1)
+
     def random_masks(self, n: int, rng: np.random.Generator, p: float = 0.5) -> np.ndarray:
         """Which factors each symbol names: independent Bernoulli(p) per factor, bool [n, K_v]."""
         return rng.random((n, self.num_factors)) < p
-
-    def symbols(self, factors: np.ndarray, rng: np.random.Generator, p: float = 0.5
-                ) -> tuple[np.ndarray, np.ndarray]:
-        """Training symbols for images with ``factors`` [n, K]: (k-hot [n, U], mask [n, K_v])."""
-        mask = self.random_masks(len(factors), rng, p)
-        return self.khot(self.values(factors), mask), mask
 
     def split_units(self, probs: np.ndarray) -> list[np.ndarray]:
         """Per-unit array [n, U] -> one [n, bins_k] block per factor."""
@@ -140,6 +164,10 @@ class SymbolVocabulary:
         """Most probable value of each factor from unit probabilities [n, U] -> int [n, K_v]."""
         return np.stack([b.argmax(-1) for b in self.split_units(probs)], axis=1)
 
+    def named(self, y: np.ndarray) -> np.ndarray:
+        """Which factors the k-hot symbols [n, U] name, bool [n, K_v]."""
+        return np.stack([b.max(1) > 0.5 for b in self.split_units(y)], axis=1)
+
     def describe(self, y: np.ndarray) -> str:
         """A readable name of one k-hot symbol, e.g. '{shape=1, pos_x=3}'."""
         on = np.flatnonzero(np.asarray(y) > 0.5)
@@ -147,10 +175,40 @@ class SymbolVocabulary:
         return "{" + ", ".join(f"{self.factor_names[uf[u]]}={u - off[uf[u]]}" for u in on) + "}"
 
 
-def set_operation(y1: jax.Array, y2: jax.Array, op: jax.Array) -> jax.Array:
+@dataclasses.dataclass(frozen=True)
+class LabelMask:
+    """Sparse labels: the label of vocabulary factor k is available for a value g of the
+    grouping factor (e.g. a participant) iff u(seed, k, g) < ``fraction``, u uniform on
+    [0, 1) from ``fold_in(fold_in(key(seed), k), g)``; factors not in ``sparse`` are always
+    available. ``group_column`` is the grouping factor's column in the dataset (-1: no
+    sparse labels)."""
+
+    sparse: tuple[int, ...] = ()
+    group_column: int = -1
+    fraction: float = 1.0
+    seed: int = 0
+
+    def available_for_groups(self, groups, num_factors: int) -> jax.Array:
+        """bool [n, K_v]: availability of each vocabulary factor's label for groups int [n]."""
+        groups = jnp.asarray(groups, jnp.int32)
+        out = jnp.ones((groups.shape[0], num_factors), bool)
+        for k in self.sparse:
+            key = jax.random.fold_in(jax.random.key(self.seed), k)
+            u = jax.vmap(lambda g, key=key: jax.random.uniform(jax.random.fold_in(key, g)))(groups)
+            out = out.at[:, k].set(u < self.fraction)
+        return out
+
+    def available(self, factors: jax.Array, num_factors: int) -> jax.Array:
+        """bool [n, K_v]: availability for the rows of dataset factors int [n, K]."""
+        if self.group_column < 0:
+            return jnp.ones((factors.shape[0], num_factors), bool)
+        return self.available_for_groups(factors[:, self.group_column], num_factors)
+
+
+def set_operation(y1, y2, op):
     """k-hot result of AND (union), IN_COMMON (intersection), IGNORE (y1 minus y2).
 
-    ``op`` int [n] indexes :data:`OPERATORS`; y1, y2 float [n, U] in {0, 1}.
+    ``op`` int [n] indexes :data:`OPERATORS`; y1, y2 float [n, U] in {0, 1} (numpy or jax).
     """
     xp = jnp if isinstance(y1, jax.Array) else np
     union = xp.maximum(y1, y2)
@@ -180,22 +238,18 @@ def scan_objective(y: jax.Array, logits: jax.Array, mean_y: jax.Array, logvar_y:
     # KL(q(z_x|x) || q(z_y|y)): forward, visual -> concept
     kl_visual = jnp.sum(kl_normal(mean_x, logvar_x, mean_y, logvar_y), axis=-1)
     loss = jnp.mean(reconstruction + beta * kl_prior + lam * kl_visual)
-    return loss, {"reconstruction": jnp.mean(reconstruction), "kl_prior": jnp.mean(kl_prior),
-                  "kl_visual": jnp.mean(kl_visual)}
+    return loss, {"symbol_reconstruction": jnp.mean(reconstruction),
+                  "kl_prior": jnp.mean(kl_prior), "kl_visual": jnp.mean(kl_visual)}
 
 
-class SCAN(nnx.Module):
-    """Symbol VAE: k-hot [n, U] -> q(z_y|y) over the beta-VAE's L latents -> Bernoulli logits.
+class SymbolVAE(nnx.Module):
+    """SCAN's symbol VAE: k-hot [n, U] -> q(z_y|y) over the visual model's L latents ->
+    Bernoulli logits [n, U]. Encoder and decoder are MLPs (ReLU) with ``hidden`` units."""
 
-    Encoder and decoder are MLPs (ReLU) with ``hidden`` units.
-    """
-
-    def __init__(self, num_units: int, latent_dim: int, hidden: Sequence[int] = (128, 128),
-                 beta: float = 1.0, lam: float = 10.0, *, rngs: nnx.Rngs):
-        self.num_units, self.latent_dim = int(num_units), int(latent_dim)
-        self.beta, self.lam = float(beta), float(lam)
+    def __init__(self, num_units: int, latent_dim: int, hidden: Sequence[int] = (128, 128), *,
+                 rngs: nnx.Rngs):
         self.encoder = MLP((num_units, *hidden, 2 * latent_dim), rngs=rngs)
-        self.decoder = MLP((latent_dim, *hidden[::-1], num_units), rngs=rngs)
+        self.decoder = MLP((latent_dim, *tuple(hidden)[::-1], num_units), rngs=rngs)
 
     def encode(self, y: jax.Array) -> Representation:
         mean, logvar = jnp.split(self.encoder(y), 2, axis=-1)
@@ -204,103 +258,6 @@ class SCAN(nnx.Module):
     def decode(self, z: jax.Array) -> jax.Array:
         """Unit logits [n, U]."""
         return self.decoder(z)
-
-    def symbol_probs(self, z_x: jax.Array) -> jax.Array:
-        """image -> symbol: Bernoulli probabilities [n, U] at visual latents z_x [n, L]."""
-        return jax.nn.sigmoid(self.decode(z_x))
-
-    def loss(self, y: jax.Array, visual: Representation, key: jax.Array
-             ) -> tuple[jax.Array, dict[str, jax.Array]]:
-        rep = self.encode(y)
-        logits = self.decode(rep.sample(key))
-        return scan_objective(y, logits, rep.mean, rep.logvar, visual.mean, visual.logvar,
-                              self.beta, self.lam)
-
-
-def make_optimizer(model: nnx.Module, learning_rate: float = 1e-3) -> nnx.Optimizer:
-    """SCAN's (and the recombiner's) own Adam optimizer."""
-    return nnx.Optimizer(model, optax.adam(learning_rate), wrt=nnx.Param)
-
-
-@xla_options.nnx_jit
-def scan_train_step(scan: SCAN, optimizer: nnx.Optimizer, y: jax.Array, mean_x: jax.Array,
-                    logvar_x: jax.Array, key: jax.Array) -> dict[str, jax.Array]:
-    """One Adam step on SCAN's loss; the visual posterior is data (beta-VAE frozen)."""
-    visual = Representation(jax.lax.stop_gradient(mean_x), jax.lax.stop_gradient(logvar_x))
-
-    def loss_fn(model):
-        return model.loss(y, visual, key)
-
-    (loss, terms), grads = nnx.value_and_grad(loss_fn, has_aux=True)(scan)
-    optimizer.update(scan, grads)
-    return {"loss": loss, **terms}
-
-
-def khot_device(vocab: SymbolVocabulary, values: jax.Array, mask: jax.Array) -> jax.Array:
-    """Jit-traceable :meth:`SymbolVocabulary.khot`: int [n, K_v], bool [n, K_v] -> [n, U]."""
-    units = jnp.asarray(vocab.offsets, jnp.int32) + values.astype(jnp.int32)
-    return jnp.sum(jax.nn.one_hot(units, vocab.num_units) * mask[..., None], axis=1)
-
-
-def run_training_chunks(model: nnx.Module, optimizer: nnx.Optimizer, body, steps: int,
-                        key: jax.Array, chunk: int = 100) -> list[dict[str, float]]:
-    """Run ``steps`` updates ``body(model, optimizer, key) -> terms`` as jitted lax.scan chunks.
-
-    Returns the mean of the terms over each chunk, tagged with the chunk's last step.
-    """
-    graphdef, state = nnx.split((model, optimizer))
-
-    @xla_options.jit
-    def run(state, keys):
-        def one(state, k):
-            m, o = nnx.merge(graphdef, state)
-            terms = body(m, o, k)
-            return nnx.state((m, o)), terms
-
-        return jax.lax.scan(one, state, keys)
-
-    log, done = [], 0
-    while done < steps:
-        n = min(chunk, steps - done)
-        keys = jax.random.split(jax.random.fold_in(key, done), n)
-        state, terms = run(state, keys)
-        done += n
-        log.append({"step": done, **{k: float(jnp.mean(v)) for k, v in terms.items()}})
-    nnx.update((model, optimizer), state)
-    return log
-
-
-def train_scan(scan: SCAN, vocab: SymbolVocabulary, values: np.ndarray, mean_x: np.ndarray,
-               logvar_x: np.ndarray, steps: int, rng: np.random.Generator,
-               batch_size: int = 128, learning_rate: float = 1e-3, p_name: float = 0.5,
-               labelled: np.ndarray | None = None) -> list[dict[str, float]]:
-    """Train SCAN on (symbol, visual posterior) pairs drawn from a fixed set of images.
-
-    Args:
-      values: symbol values of the images, int [N, K_v] (``vocab.values(factors)``).
-      mean_x, logvar_x: their frozen visual posteriors, [N, L].
-      p_name: probability that a symbol names each factor value of its image.
-      labelled: optional bool [N, K_v]: which factor values may be named at all (sparse
-        labels); unlabelled values are never named.
-    Returns the mean loss terms of every chunk of 100 steps.
-    """
-    opt = make_optimizer(scan, learning_rate)
-    values_d = jnp.asarray(values, jnp.int32)
-    mean_d, logvar_d = jnp.asarray(mean_x), jnp.asarray(logvar_x)
-    lab_d = jnp.ones(values.shape, bool) if labelled is None else jnp.asarray(labelled, bool)
-
-    def body(model, optimizer, key):
-        k_idx, k_mask, k_z = jax.random.split(key, 3)
-        idx = jax.random.randint(k_idx, (batch_size,), 0, values_d.shape[0])
-        mask = jax.random.bernoulli(k_mask, p_name, (batch_size, vocab.num_factors)) & lab_d[idx]
-        y = khot_device(vocab, values_d[idx], mask)
-        visual = Representation(mean_d[idx], logvar_d[idx])
-        (loss, terms), grads = nnx.value_and_grad(
-            lambda m: m.loss(y, visual, k_z), has_aux=True)(model)
-        optimizer.update(model, grads)
-        return {"loss": loss, **terms}
-
-    return run_training_chunks(scan, opt, body, steps, jax.random.key(int(rng.integers(2**31))))
 
 
 # ----------------------------------------------------------------------------- recombination
@@ -328,38 +285,26 @@ class Recombiner(nnx.Module):
         return Representation(mean=out[..., 0], logvar=out[..., 1])
 
 
-def recombination_loss(recombiner: Recombiner, scan: SCAN, y1: jax.Array, y2: jax.Array,
-                       op: jax.Array) -> tuple[jax.Array, dict[str, jax.Array]]:
-    """L_r = KL(q(z_r | z_y1, z_y2, r) || q(z_y | y1 op y2)), summed over L, batch mean."""
-    target = scan.encode(set_operation(y1, y2, op))
-    target = Representation(jax.lax.stop_gradient(target.mean),
-                            jax.lax.stop_gradient(target.logvar))
-    a, b = scan.encode(y1), scan.encode(y2)
-    out = recombiner(a, b, op)
+def recombination_objective(recombiner: Recombiner, symbols: SymbolVAE, y1: jax.Array,
+                            y2: jax.Array, op: jax.Array
+                            ) -> tuple[jax.Array, dict[str, jax.Array]]:
+    """L_r = KL(q(z_r | z_y1, z_y2, r) || q(z_y | y1 op y2)), summed over L, batch mean;
+    terms: the mean KL of each operator's rows."""
+    target = symbols.encode(set_operation(y1, y2, op))
+    target = jax.tree.map(jax.lax.stop_gradient, target)
+    out = recombiner(symbols.encode(y1), symbols.encode(y2), op)
     kl = jnp.sum(kl_normal(out.mean, out.logvar, target.mean, target.logvar), axis=-1)
     per_op = {f"kl_{name.lower()}": jnp.sum(kl * (op == i)) / jnp.maximum(jnp.sum(op == i), 1)
               for i, name in enumerate(OPERATORS)}
     return jnp.mean(kl), per_op
 
 
-@xla_options.nnx_jit
-def recombiner_train_step(recombiner: Recombiner, optimizer: nnx.Optimizer, scan: SCAN,
-                          y1: jax.Array, y2: jax.Array, op: jax.Array) -> dict[str, jax.Array]:
-    """One Adam step of the recombiner with SCAN frozen (gradients w.r.t. the recombiner only)."""
-
-    def loss_fn(model):
-        return recombination_loss(model, scan, y1, y2, op)
-
-    (loss, terms), grads = nnx.value_and_grad(loss_fn, has_aux=True)(recombiner)
-    optimizer.update(recombiner, grads)
-    return {"loss": loss, **terms}
-
-
 def sample_recombination_batch(vocab: SymbolVocabulary, values_a: np.ndarray,
                                values_b: np.ndarray, rng: np.random.Generator,
                                p_name: float = 0.5, op: np.ndarray | None = None
                                ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Symbol pairs and operators whose results are valid symbols of some image.
+    """Symbol pairs and operators whose results are valid symbols of some image (numpy; the
+    same draw as :meth:`SCAN.recombination_loss`).
 
     ``values_a`` are the symbol values of images A, ``values_b`` those of images B that share
     some values with A (e.g. A with a random subset of factors resampled). y1 names a subset of
@@ -375,43 +320,164 @@ def sample_recombination_batch(vocab: SymbolVocabulary, values_a: np.ndarray,
     return vocab.khot(values_a, m1), vocab.khot(values_b, m2), op
 
 
-def train_recombiner(recombiner: Recombiner, scan: SCAN, vocab: SymbolVocabulary,
-                     values: np.ndarray, steps: int, rng: np.random.Generator,
-                     batch_size: int = 128, learning_rate: float = 1e-3,
-                     p_name: float = 0.5) -> list[dict[str, float]]:
-    """Train the recombination operators on symbols of images with symbol ``values`` [N, K_v].
+# ----------------------------------------------------------------------------- the method
+@register_model("scan")
+class SCAN(Method):
+    """beta-VAE + SCAN + recombination operators, trained by the one trainer in two stages.
 
-    Image B of each pair is image A with each factor taken from another image w.p. 1/2; the
-    symbols follow :func:`sample_recombination_batch`. SCAN stays frozen.
+    Submodules: ``visual`` (the frozen run's model, in no parameter group), ``symbols``
+    (:class:`SymbolVAE`, group ``scan``) and ``recombiner`` (:class:`Recombiner`, group
+    ``recombiner``). ``encode`` / ``decode`` are the visual model's.
     """
-    opt = make_optimizer(recombiner, learning_rate)
-    values_d = jnp.asarray(values, jnp.int32)
-    k = vocab.num_factors
-    scan_graph, scan_state = nnx.split(scan)
 
-    def body(model, optimizer, key):
-        ks = jax.random.split(key, 6)
-        va = values_d[jax.random.randint(ks[0], (batch_size,), 0, values_d.shape[0])]
-        other = values_d[jax.random.randint(ks[1], (batch_size,), 0, values_d.shape[0])]
-        vb = jnp.where(jax.random.bernoulli(ks[2], 0.5, va.shape), va, other)
-        op = jax.random.randint(ks[3], (batch_size,), 0, len(OPERATORS))
-        m1 = jax.random.bernoulli(ks[4], p_name, (batch_size, k))
-        m2 = jax.random.bernoulli(ks[5], p_name, (batch_size, k))
+    def __init__(self, visual: Method, vocab: SymbolVocabulary, labels: LabelMask = LabelMask(),
+                 *, scan_steps: int, p_name: float = 0.5, beta: float = 1.0, lam: float = 10.0,
+                 hidden: Sequence[int] = (128, 128), recombiner_hidden: int = 64,
+                 rngs: nnx.Rngs):
+        self.visual = visual
+        self.latent_dim = int(visual.latent_dim)
+        self.reconstruction = getattr(visual, "reconstruction", "bernoulli")
+        self.vocab, self.labels = vocab, labels
+        self.scan_steps, self.p_name = int(scan_steps), float(p_name)
+        self.beta, self.lam = float(beta), float(lam)
+        self.symbols = SymbolVAE(vocab.num_units, self.latent_dim, tuple(hidden), rngs=rngs)
+        self.recombiner = Recombiner(int(recombiner_hidden), rngs=rngs)
+
+    @classmethod
+    def from_config(cls, config: ml_collections.ConfigDict, spec: DataSpec, rngs: nnx.Rngs):
+        from disentangle.runs import load_run  # runs -> train -> methods: import here
+
+        path = config.get("visual_run", "")
+        if not path or not (Path(path) / "config.json").is_file():
+            raise ConfigError(
+                f"model.visual_run={path!r} is not a run directory (no config.json); train the "
+                "beta-VAE first (e.g. `disentangle train configs/beta_vae_mlp_dsprites.py "
+                "--workdir runs/bvae`) and pass model.visual_run=runs/bvae")
+        visual = load_run(path)
+        if tuple(visual.dataset.observation_shape) != tuple(spec.observation_shape):
+            raise ConfigError(
+                f"model.visual_run={path!r} was trained on observations of shape "
+                f"{tuple(visual.dataset.observation_shape)}; this run's dataset has "
+                f"{tuple(spec.observation_shape)}: use the visual run's dataset")
+        if int(config.scan_steps) < 1:
+            raise ConfigError(f"model.scan_steps={config.scan_steps}; accepted: an integer >= 1 "
+                              "(SCAN updates; the recombiner trains for train.steps - scan_steps)")
+        sym = config.symbols
+        vocab = SymbolVocabulary.from_names(spec.factor_names, spec.factor_sizes,
+                                            tuple(sym.factors) or None, dict(sym.bins),
+                                            where="model.symbols")
+        return cls(visual.model, vocab, label_mask(sym, vocab, spec),
+                   scan_steps=config.scan_steps, p_name=sym.p_name, beta=config.beta,
+                   lam=config.lam, hidden=tuple(config.hidden),
+                   recombiner_hidden=config.recombiner_hidden, rngs=rngs)
+
+    # -- the trainer's interface
+    def param_groups(self):
+        return {"scan": nnx.All(nnx.Param, nnx.PathContains("symbols")),
+                "recombiner": nnx.All(nnx.Param, nnx.PathContains("recombiner"))}
+
+    def schedule(self, step: int) -> tuple[Update, ...]:
+        """SCAN for steps 1..scan_steps, then the recombiner."""
+        if step <= self.scan_steps:
+            return (Update("scan", "scan_loss"),)
+        return (Update("recombiner", "recombination_loss"),)
+
+    def scan_loss(self, batch: Batch, key: jax.Array) -> tuple[jax.Array, dict[str, jax.Array]]:
+        """SCAN eq. 2 on symbols naming random subsets (``p_name`` each, available labels
+        only) of the batch's factor values, paired with q(z_x|x) of the batch's images."""
+        k_mask, k_z = jax.random.split(key)
+        y = self.training_symbols(batch.factors, k_mask)
+        visual = self.visual.encode(batch.x)
+        rep = self.symbols.encode(y)
+        logits = self.symbols.decode(rep.sample(k_z))
+        loss, terms = scan_objective(y, logits, rep.mean, rep.logvar, visual.mean,
+                                     visual.logvar, self.beta, self.lam)
+        return loss, {"scan_loss": loss, **terms}
+
+    def training_symbols(self, factors: jax.Array, key: jax.Array) -> jax.Array:
+        """k-hot symbols [n, U] naming each available factor value of dataset factors
+        int [n, K] independently with probability ``p_name``."""
+        values = self.vocab.values(factors)
+        mask = (jax.random.bernoulli(key, self.p_name, values.shape)
+                & self.labels.available(factors, self.vocab.num_factors))
+        return self.vocab.khot_device(values, mask)
+
+    def recombination_loss(self, batch: Batch, key: jax.Array
+                           ) -> tuple[jax.Array, dict[str, jax.Array]]:
+        """L_r on symbol pairs from the batch's factors: image B is image A with each factor
+        taken from another image of the batch w.p. 1/2; y1 names a random subset of A's
+        values, y2 of B's (for AND only factors y1 leaves unnamed); operators uniform."""
+        ks = jax.random.split(key, 5)
+        va = self.vocab.values(batch.factors)
+        n, k = va.shape
+        other = va[jax.random.permutation(ks[0], n)]
+        vb = jnp.where(jax.random.bernoulli(ks[1], 0.5, va.shape), va, other)
+        op = jax.random.randint(ks[2], (n,), 0, len(OPERATORS))
+        m1 = jax.random.bernoulli(ks[3], self.p_name, (n, k))
+        m2 = jax.random.bernoulli(ks[4], self.p_name, (n, k))
         m2 = jnp.where((op == 0)[:, None], m2 & ~m1, m2)
-        y1, y2 = khot_device(vocab, va, m1), khot_device(vocab, vb, m2)
-        frozen = nnx.merge(scan_graph, jax.lax.stop_gradient(scan_state))
-        (loss, terms), grads = nnx.value_and_grad(
-            lambda m: recombination_loss(m, frozen, y1, y2, op), has_aux=True)(model)
-        optimizer.update(model, grads)
-        return {"loss": loss, **terms}
+        loss, terms = recombination_objective(self.recombiner, self.symbols,
+                                              self.vocab.khot_device(va, m1),
+                                              self.vocab.khot_device(vb, m2), op)
+        return loss, {"recombination_loss": loss, **terms}
 
-    key = jax.random.key(int(rng.integers(2**31)))
-    return run_training_chunks(recombiner, opt, body, steps, key)
+    # -- inference
+    def encode(self, x: jax.Array) -> Representation:
+        """The visual posterior q(z_x|x)."""
+        return self.visual.encode(x)
+
+    def decode(self, z: jax.Array) -> jax.Array:
+        """The visual decoder's output (logits for Bernoulli) at latents z [n, L]."""
+        return self.visual.decode(z)
+
+    def concept(self, y: jax.Array) -> Representation:
+        """symbol -> concept: q(z_y|y) of k-hot symbols [n, U]."""
+        return self.symbols.encode(y)
+
+    def symbol_probs(self, z: jax.Array) -> jax.Array:
+        """latent -> symbol: Bernoulli probabilities [n, U] of the units at latents z [n, L]."""
+        return jax.nn.sigmoid(self.symbols.decode(z))
+
+    def image_symbol_probs(self, x: jax.Array) -> jax.Array:
+        """image -> symbol: :meth:`symbol_probs` at the visual posterior mean."""
+        return self.symbol_probs(self.encode(x).mean)
+
+    def recombine(self, y1: jax.Array, y2: jax.Array, op: jax.Array) -> Representation:
+        """The recombined concept q(z_r | z_y1, z_y2, r) of symbols [n, U] and op int [n]."""
+        return self.recombiner(self.concept(y1), self.concept(y2), op)
 
 
-__all__ = ["OPERATORS", "Recombiner", "SCAN", "SymbolVocabulary", "make_optimizer",
-           "run_training_chunks",
-           "recombination_loss", "recombiner_train_step", "sample_recombination_batch",
-           "khot_device", "scan_objective", "scan_train_step", "set_operation",
-           "train_recombiner",
-           "train_scan"]
+def label_mask(symbols: ml_collections.ConfigDict, vocab: SymbolVocabulary,
+               spec: DataSpec) -> LabelMask:
+    """:class:`LabelMask` from ``model.symbols`` (``sparse``, ``label_group``,
+    ``label_fraction``, ``label_seed``)."""
+    sparse, group = tuple(symbols.get("sparse", ())), symbols.get("label_group", "")
+    if not sparse:
+        return LabelMask()
+    unknown = [f for f in sparse if f not in vocab.factor_names]
+    if unknown or group not in spec.factor_names:
+        raise ConfigError(
+            f"model.symbols.sparse={list(sparse)} with label_group={group!r}: sparse factors must "
+            f"be symbol factors ({', '.join(vocab.factor_names)}) and label_group a dataset "
+            f"factor ({', '.join(spec.factor_names)}), e.g. label_group='participant' with "
+            "eeg_erp's participant_factor=True")
+    fraction = float(symbols.label_fraction)
+    if not 0.0 <= fraction <= 1.0:
+        raise ConfigError(f"model.symbols.label_fraction={fraction}; accepted: 0..1")
+    return LabelMask(tuple(vocab.factor_names.index(f) for f in sparse),
+                     spec.factor_names.index(group), fraction, int(symbols.label_seed))
+
+
+def scan_model_config(factors: Sequence[str] = (), bins: dict[str, int] | None = None
+                      ) -> ml_collections.ConfigDict:
+    """The ``model`` section of a SCAN config (paper appendix: beta = 1, lambda = 10)."""
+    return ml_collections.ConfigDict({
+        "name": "scan", "visual_run": "", "scan_steps": 10_000, "beta": 1.0, "lam": 10.0,
+        "hidden": (128, 128), "recombiner_hidden": 64,
+        "symbols": {"factors": tuple(factors), "bins": dict(bins or {}), "p_name": 0.5,
+                    "sparse": (), "label_group": "", "label_fraction": 1.0, "label_seed": 0}})
+
+
+__all__ = ["OPERATORS", "LabelMask", "Recombiner", "SCAN", "SymbolVAE", "SymbolVocabulary",
+           "label_mask", "recombination_objective", "sample_recombination_batch",
+           "scan_model_config", "scan_objective", "set_operation"]
