@@ -100,3 +100,6 @@ def test_linear_length_averages_the_ranges_of_latents_in_use():
     values = np.array([[-1.0, 0.0, 1.0], [3.0, 1.0, -1.0], [0.0, 0.05, 0.1]])
     assert linear_length(values) == pytest.approx(3.0)
     assert linear_length(values, min_share=0.0) == pytest.approx(6.1 / 3)
+    from disentangle.traverse.linear import mean_length
+
+    assert mean_length(np.array([2.0, 4.0, 0.1])) == pytest.approx(3.0)

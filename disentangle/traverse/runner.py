@@ -30,7 +30,12 @@ import numpy as np
 from disentangle.errors import UserError
 from disentangle.traverse.common import Traversals, encode_means
 from disentangle.traverse.figures import save_traversal_figures
-from disentangle.traverse.linear import latent_ranges, linear_length, linear_traversals
+from disentangle.traverse.linear import (
+    latent_ranges,
+    linear_length,
+    linear_traversals,
+    mean_length,
+)
 from disentangle.traverse.score import score_traversals
 
 METHODS = ("linear", "flow")
@@ -85,14 +90,14 @@ def make_traversals(run, method: str, options: TraverseOptions,
     """Traverse ``run`` (a :class:`disentangle.runs.Run`) with ``method``, write its figures.
 
     Returns (traversals, info) where info holds the figure paths, the mean end-to-end latent
-    displacement (``traversal_length``) and, for flows, the pair classifier's accuracy on
+    displacement of the rows in use (``traversal_length``, :func:`mean_length`) and, for
+    flows, the pair classifier's accuracy on
     held-out codes, the learned speeds and the step size used.
     """
     from disentangle.methods.potential_flow.model import (
         classifier_accuracy,
         flow_traversals,
         matched_step_size,
-        traversal_length,
     )
     from disentangle.runs import load_run
 
@@ -133,7 +138,9 @@ def make_traversals(run, method: str, options: TraverseOptions,
                                       traversals.row_labels, options.scale)
     info["figures"] = [str(png), str(gif)]
     info["num_frames"] = int(traversals.latents.shape[2])
-    info["traversal_length"] = traversal_length(traversals.latents)
+    lat = traversals.latents  # [seeds, rows, steps, L]
+    info["traversal_length"] = mean_length(
+        np.linalg.norm(lat[:, :, -1] - lat[:, :, 0], axis=-1).mean(0))
     info["seconds"] = time.time() - began
     return traversals, info
 
