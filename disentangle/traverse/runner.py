@@ -79,10 +79,19 @@ def flow_config(run_dir: str | Path, options: TraverseOptions) -> ml_collections
 
 def train_flow(run_dir: str | Path, options: TraverseOptions) -> Path:
     """Train (or resume, or reuse) the potential flows of ``run_dir`` in ``run_dir/flow``."""
+    from disentangle.errors import ConfigError
     from disentangle.train import train_and_evaluate
 
-    return train_and_evaluate(flow_config(run_dir, options), Path(run_dir) / "flow",
-                              progress=options.progress)
+    flow_dir = Path(run_dir) / "flow"
+    try:
+        return train_and_evaluate(flow_config(run_dir, options), flow_dir,
+                                  progress=options.progress)
+    except ConfigError as err:
+        if not (flow_dir / "config.json").exists():
+            raise
+        raise ConfigError(f"{err} To traverse with other flow settings, delete {flow_dir} "
+                          "(or pass the overrides it was trained with, see its config.json)."
+                          ) from None
 
 
 def make_traversals(run, method: str, options: TraverseOptions,
