@@ -37,6 +37,7 @@ from _common import (  # noqa: E402
 from disentangle import train as train_lib  # noqa: E402
 from disentangle.config import base_config  # noqa: E402
 from disentangle.data import get_dataset  # noqa: E402
+from disentangle.methods import Batch  # noqa: E402
 
 
 def main(argv=None) -> int:
@@ -59,9 +60,10 @@ def main(argv=None) -> int:
     config.model.beta = 4.0
     config.train.batch_size = bs
     s = train_lib.setup(config, dataset)
-    step_fn = train_lib.make_train_step(s)
+    step_fn = train_lib.make_train_step(s, s.schedule(1))
     state = [s.params, s.opt_state, jnp.asarray(train_lib.NO_BAD_STEP, jnp.int32)]
-    x0 = jnp.asarray(dataset.sample(bs, np.random.default_rng(0))[1])
+    f0, x0 = dataset.sample(bs, np.random.default_rng(0))
+    batch0 = Batch(jnp.asarray(x0), jnp.asarray(f0, jnp.int32))
     counter = {"t": 0, "host": 0}
 
     def run_device(k):
@@ -76,7 +78,7 @@ def main(argv=None) -> int:
         start = time.perf_counter()
         for _ in range(k):
             counter["host"] += 1
-            x = jnp.asarray(host.get(counter["host"], 10**9))
+            x = jnp.asarray(host.get(counter["host"], 10**9).x)
         jax.block_until_ready(x)
         return time.perf_counter() - start
 
@@ -84,7 +86,7 @@ def main(argv=None) -> int:
         start = time.perf_counter()
         for _ in range(k):
             counter["t"] += 1
-            *state[:], logs = step_fn(*state, jnp.asarray(counter["t"], jnp.int32), x0)
+            *state[:], logs = step_fn(*state, jnp.asarray(counter["t"], jnp.int32), batch0)
         jax.block_until_ready((state, logs))
         return time.perf_counter() - start
 

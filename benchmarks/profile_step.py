@@ -37,11 +37,12 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from _common import add_xla_process_arg, apply_xla_process_flags, write_json  # noqa: E402
-from train_step import JaxRunner, make_config, naive  # noqa: E402
+from train_step import JaxRunner, make_config, stock  # noqa: E402
 
 from disentangle import train as train_lib  # noqa: E402
 from disentangle import xla_options  # noqa: E402
 from disentangle.data import get_dataset  # noqa: E402
+from disentangle.methods import Batch  # noqa: E402
 
 
 def op_times(trace_dir: str, module: str) -> dict[str, float]:
@@ -60,14 +61,12 @@ def op_times(trace_dir: str, module: str) -> dict[str, float]:
 def pass_times(s: train_lib.Setup, x: jax.Array, repeats: int = 30) -> dict[str, float]:
     """Wall ms of the forward and the gradient (w.r.t. parameters) of the loss, the encoder
     and the decoder alone, each jitted like the train step (no profiler attached)."""
-    from flax import nnx
-
     key, z = jax.random.key(0), jnp.ones((x.shape[0], s.config.model.latent_dim))
 
     def part(fn):
-        return lambda p, inp: jnp.sum(fn(nnx.merge(s.graphdef, p, s.rest), inp))
+        return lambda p, inp: jnp.sum(fn(s.model(p), inp))
 
-    parts = {"loss": (part(lambda m, x: m.loss(x, key)[0]), x),
+    parts = {"loss": (part(lambda m, x: m.loss(Batch(x), key)[0]), x),
              "encoder": (part(lambda m, x: m.encoder(x)), x),
              "decoder": (part(lambda m, z: m.decoder(z)), z)}
     out = {}
@@ -88,7 +87,8 @@ def main(argv=None) -> int:
     p.add_argument("--json", help="write results here")
     p.add_argument("--method", default="beta_vae")
     p.add_argument("--naive", action="store_true",
-                   help="plain lax convolutions and XLA's gradients (the benchmark's jax_lax)")
+                   help="stock nnx.Conv / nnx.ConvTranspose layers and XLA's default options "
+                        "(train_step.py's jax_lax)")
     p.add_argument("--steps", type=int, default=10)
     p.add_argument("--top", type=int, default=15)
     add_xla_process_arg(p)
@@ -100,7 +100,7 @@ def main(argv=None) -> int:
     rng = np.random.default_rng(0)
     batches = np.stack([dataset.sample(config.train.batch_size, rng)[1] for _ in range(4)])
     s = train_lib.setup(config, dataset)
-    runner = JaxRunner(naive(s), batches, xla_defaults=True) if args.naive else JaxRunner(
+    runner = JaxRunner(stock(s), batches, xla_defaults=True) if args.naive else JaxRunner(
         s, batches)
     runner.run(3)  # compile, warm up
     with tempfile.TemporaryDirectory() as tmp:
@@ -133,7 +133,7 @@ def main(argv=None) -> int:
         "top_ops": [{"op": n, "ms_per_step": ms, "hlo": describe(n)} for n, ms in top],
     }
     if not args.naive:
-        result["pass_ms"] = pass_times(s, runner.batches[0])
+        result["pass_ms"] = pass_times(s, runner.batches[0].x)
     print(f"{args.method}{' (naive)' if args.naive else ''}: "
           f"{result['op_ms_per_step']:.1f} ms of op time per step "
           f"({result['wall_ms_per_step_traced']:.1f} ms wall, traced)")

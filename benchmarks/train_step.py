@@ -2,6 +2,7 @@
 
     .venv/bin/pip install torch==2.13.0     # benchmark-only extra ("bench"), CPU build
     .venv/bin/python benchmarks/train_step.py --json benchmarks/results/train_step.json
+    .venv/bin/python benchmarks/train_step.py --no-torch   # JAX variants only
 
 Networks: the disentanglement_lib conv64 beta-VAE (beta 4, Adam 1e-4) and QLAE (AdamW 1e-3,
 decay 0.1 on kernels only, element-wise clip 1) at batch 64 on 64x64x1 dSprites batches.
@@ -16,19 +17,22 @@ back to back, in an order that alternates between repeats, so load from other us
 machine hits all variants alike. Reported: median images/s over repeats per variant and
 the median over repeats of the per-repeat ratio JAX / PyTorch.
 
-Variants: ``jax`` (the project's step: sub-pixel transposed convolutions, encoder
-convolutions with phase input gradients and space-to-depth kernel gradients, compiled with
-``disentangle.xla_options``), ``jax_xla_default`` (the same layers compiled with XLA's
-default options), ``jax_lax`` (plain ``lax.conv_transpose`` / ``lax.conv_general_dilated``
-with XLA's gradients and default options: the naive Flax NNX formulation), ``torch``;
-with ``--kernel-grad-ab`` also ``jax_xla_kernel_grad`` (the project's step with XLA's own
-encoder kernel gradients instead of the space-to-depth matmul).
+Variants: ``jax`` (the project's step on CPU: the ``phase`` layers of
+``disentangle.backend`` (sub-pixel transposed convolutions, encoder convolutions with
+phase input gradients and space-to-depth kernel gradients), compiled with
+``disentangle.xla_options``), ``jax_stock`` (the stock ``nnx.Conv`` / ``nnx.ConvTranspose``
+layers that GPU and TPU get, with the same compiler options and the same initial
+parameters), ``jax_xla_default`` (the project's layers compiled with XLA's default
+options), ``jax_lax`` (stock layers and XLA's default options: the naive Flax NNX step),
+``torch``; with ``--kernel-grad-ab`` also ``jax_xla_kernel_grad`` (the project's step with
+XLA's own encoder kernel gradients instead of the space-to-depth matmul).
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import os
 import platform
 import statistics
@@ -50,10 +54,11 @@ from _common import (  # noqa: E402
     write_json,
 )
 
+from disentangle import backend, xla_options  # noqa: E402
 from disentangle import train as train_lib  # noqa: E402
-from disentangle import xla_options  # noqa: E402
 from disentangle.config import load_config  # noqa: E402
 from disentangle.data import get_dataset  # noqa: E402
+from disentangle.methods import Batch  # noqa: E402
 
 # ----------------------------------------------------------------------------- configs
 REPO = Path(__file__).resolve().parents[1]
@@ -66,47 +71,35 @@ def make_config(method: str, batch_size: int = 64):
     return config
 
 
-def _edited(s: train_lib.Setup, edit) -> train_lib.Setup:
-    """``s`` with ``edit(model)`` applied to a fresh copy of its model (same parameters)."""
-    from flax import nnx
-
-    model = s.model()
-    edit(model)
-    graphdef, params, rest = nnx.split(model, nnx.Param, ...)
-    return train_lib.Setup(s.config, s.dataset, graphdef, params, rest, s.tx,
-                           s.tx.init(params))
-
-
-def naive(s: train_lib.Setup) -> train_lib.Setup:
-    """The same Setup computed the plain way: ``lax.conv_transpose`` decoder, encoder
-    convolutions with XLA's own gradients (what ``nnx.ConvTranspose``/``nnx.Conv`` do)."""
-    def edit(model):
-        for deconv in model.decoder.deconvs:
-            deconv.method = "lax"
-        for conv in model.encoder.convs:
-            conv.method = "lax"
-    return _edited(s, edit)
+def stock(s: train_lib.Setup) -> train_lib.Setup:
+    """The same Setup (same initial parameters) with the stock ``nnx.Conv`` /
+    ``nnx.ConvTranspose`` layers: what the backend switch gives on GPU and TPU."""
+    with backend.use_layers("stock"):
+        return train_lib.setup(s.config, s.dataset)
 
 
 def xla_kernel_grad(s: train_lib.Setup) -> train_lib.Setup:
     """The project's layers, but XLA's own encoder kernel gradients (no space-to-depth
     matmul)."""
-    def edit(model):
-        for conv in model.encoder.convs:
-            conv.kernel_grad = "lax"
-    return _edited(s, edit)
+    from flax import nnx
+
+    model = s.model()
+    for conv in model.encoder.convs:
+        conv.kernel_grad = "lax"
+    graphdef = nnx.split(model, *model.param_groups().values(), ...)[0]
+    return dataclasses.replace(s, graphdef=graphdef)
 
 
 class JaxRunner:
     """The project's jitted train step on a fixed pool of batches."""
 
     def __init__(self, s: train_lib.Setup, batches: np.ndarray, xla_defaults: bool = False):
-        self.step_fn = train_lib.make_train_step(s)
+        self.step_fn = train_lib.make_train_step(s, s.schedule(1))
         self.xla_defaults = xla_defaults  # compile and run with XLA's default options
         copy = lambda t: jax.tree.map(jnp.copy, t)  # the step donates its state
         self.params, self.opt_state = copy(s.params), copy(s.opt_state)
         self.bad = jnp.asarray(train_lib.NO_BAD_STEP, jnp.int32)
-        self.batches = [jnp.asarray(b) for b in batches]
+        self.batches = [Batch(jnp.asarray(b)) for b in batches]
         self.t = 0
 
     def run(self, steps: int) -> float:
@@ -117,9 +110,9 @@ class JaxRunner:
         start = time.perf_counter()
         for _ in range(steps):
             self.t += 1
-            x = self.batches[self.t % len(self.batches)]
+            batch = self.batches[self.t % len(self.batches)]
             self.params, self.opt_state, self.bad, logs = self.step_fn(
-                self.params, self.opt_state, self.bad, jnp.asarray(self.t, jnp.int32), x)
+                self.params, self.opt_state, self.bad, jnp.asarray(self.t, jnp.int32), batch)
         jax.block_until_ready((self.params, logs))
         return time.perf_counter() - start
 
@@ -254,22 +247,21 @@ def _copy_params(net, jax_model) -> None:
 
 # ----------------------------------------------------------------------------- main
 def bench_method(method: str, args) -> dict:
-    import torch
-
     config = make_config(method, args.batch_size)
     dataset = get_dataset("dsprites")
     rng = np.random.default_rng(0)
     batches = np.stack([dataset.sample(args.batch_size, rng)[1] for _ in range(8)])
     s = train_lib.setup(config, dataset)
-    runners = {"jax": JaxRunner(s, batches).run}
+    s_stock = stock(s)
+    runners = {"jax": JaxRunner(s, batches).run, "jax_stock": JaxRunner(s_stock, batches).run}
     if args.kernel_grad_ab:
         runners["jax_xla_kernel_grad"] = JaxRunner(xla_kernel_grad(s), batches).run
     if not args.no_lax:
-        # what plain Flax code gets
         runners["jax_xla_default"] = JaxRunner(s, batches, xla_defaults=True).run
-        runners["jax_lax"] = JaxRunner(naive(s), batches, xla_defaults=True).run
-    torch_run, diff = torch_reference(method, config, s.model(), batches)
-    runners["torch"] = torch_run
+        # what plain Flax code gets
+        runners["jax_lax"] = JaxRunner(s_stock, batches, xla_defaults=True).run
+    if not args.no_torch:
+        runners["torch"], diff = torch_reference(method, config, s.model(), batches)
     times = interleaved(runners, args.repeats, dict.fromkeys(runners, args.steps),
                         warmup=args.warmup)
     ips = {n: [args.steps * args.batch_size / t for t in ts] for n, ts in times.items()}
@@ -277,12 +269,14 @@ def bench_method(method: str, args) -> dict:
         "method": method,
         "images_per_sec": {n: statistics.median(v) for n, v in ips.items()},
         "images_per_sec_all": ips,
-        "ratio_jax_over_torch": median_ratio(ips["jax"], ips["torch"]),
-        "max_abs_logit_diff": diff,
-        "torch_threads": torch.get_num_threads(),
+        "speedup_phase_layers": median_ratio(ips["jax"], ips["jax_stock"]),
     }
+    if "torch" in ips:
+        import torch
+
+        out.update(ratio_jax_over_torch=median_ratio(ips["jax"], ips["torch"]),
+                   max_abs_logit_diff=diff, torch_threads=torch.get_num_threads())
     if "jax_lax" in ips:
-        out["ratio_jax_lax_over_torch"] = median_ratio(ips["jax_lax"], ips["torch"])
         out["speedup_project_over_naive"] = median_ratio(ips["jax"], ips["jax_lax"])
         out["speedup_compiler_options"] = median_ratio(ips["jax"], ips["jax_xla_default"])
     if "jax_xla_kernel_grad" in ips:
@@ -300,6 +294,8 @@ def main(argv=None) -> int:
     p.add_argument("--warmup", type=int, default=5)
     p.add_argument("--no-lax", action="store_true",
                    help="skip the naive and XLA-default-options variants")
+    p.add_argument("--no-torch", action="store_true",
+                   help="skip the PyTorch reference (needed when torch is not installed)")
     p.add_argument("--kernel-grad-ab", action="store_true",
                    help="add jax_xla_kernel_grad: XLA's own encoder kernel gradients")
     add_xla_process_arg(p)
@@ -316,18 +312,22 @@ def main(argv=None) -> int:
         "compiler_options": xla_options.compiler_options(),
         "results": [],
     }
-    import torch
-
-    results["torch"] = torch.__version__
+    if not args.no_torch:
+        try:
+            import torch
+        except ImportError:
+            p.error("torch is not installed: pip install torch==2.13.0 (the 'bench' extra), "
+                    "or pass --no-torch")
+        results["torch"] = torch.__version__
     for method in args.methods.split(","):
         r = bench_method(method, args)
         results["results"].append(r)
+        ratios = {k: v for k, v in r.items() if k.startswith(("speedup_", "ratio_"))}
         print(f"{method}: " + ", ".join(f"{k} {v:.0f} img/s"
                                         for k, v in r["images_per_sec"].items())
-              + f"; ratio jax/torch {r['ratio_jax_over_torch']:.2f}"
-              + (f" (lax: {r['ratio_jax_lax_over_torch']:.2f})" if "jax_lax" in
-                 r["images_per_sec"] else "")
-              + f"; logit diff {r['max_abs_logit_diff']:.1e}", flush=True)
+              + "; " + ", ".join(f"{k} {v:.2f}" for k, v in ratios.items())
+              + (f"; logit diff {r['max_abs_logit_diff']:.1e}" if "torch" in
+                 r["images_per_sec"] else ""), flush=True)
     results["load_average_end"] = os.getloadavg()
     write_json(args.json, results)
     return 0

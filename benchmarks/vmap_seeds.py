@@ -3,11 +3,11 @@
     .venv/bin/python benchmarks/vmap_seeds.py --json benchmarks/results/vmap_seeds.json
 
 The conv64 beta-VAE (batch 64, dSprites rendered inside the step, as in training) with
-``train.num_seeds=S``: the step of ``disentangle.train.make_members_step`` advances all S
-members at once, executed ``vmap`` (one batched program) and ``unroll`` (the members'
-steps side by side in one program; ``train.members_exec=auto`` picks it on CPU); the
-sequential baseline runs the ordinary single-run step of each member in turn (what S
-separate runs do, without their compile and checkpoint time). After warm-up, each repeat
+``train.num_seeds=S``: ``vmap`` is the step of ``disentangle.train.make_members_step``,
+which advances all S members as one ``jax.vmap``-ed program (what ``train.num_seeds``
+runs); the ``sequential`` baseline runs the ordinary single-run step
+(``make_train_step``) of each member in turn (what S separate runs do, without their
+compile and checkpoint time). After warm-up, each repeat
 times ``--steps`` steps of every variant, in alternating order; reported are
 member-images/s (S x batch x steps / time) and the median per-repeat speed-ups.
 ``--scaling`` also times the sequential runs in a subprocess pinned to one core: how much
@@ -54,14 +54,15 @@ def main(argv=None) -> int:
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--steps", type=int, default=10, help="steps per timed repeat")
     p.add_argument("--repeats", type=int, default=5)
-    p.add_argument("--variants", default="vmap,unroll,sequential",
-                   help="comma-separated subset of vmap, unroll, sequential")
+    p.add_argument("--variants", default="vmap,sequential",
+                   help="comma-separated subset of vmap, sequential")
     p.add_argument("--cores", type=int, help="pin this process to its first N cores")
     p.add_argument("--scaling", action="store_true",
                    help="also time the sequential runs pinned to one core (subprocess)")
     add_xla_process_arg(p)
     args = p.parse_args(argv)
     xla_flags = apply_xla_process_flags(args)
+    load_start = os.getloadavg()
     if args.cores:  # before the first jax.devices(): XLA sizes its thread pool from this
         os.sched_setaffinity(0, sorted(os.sched_getaffinity(0))[:args.cores])
     variants = args.variants.split(",")
@@ -74,15 +75,15 @@ def main(argv=None) -> int:
     members = train_lib.member_configs(config)
     dataset = get_dataset("dsprites")
     setups = [train_lib.setup(m, dataset) for m in members.values()]
-    copy = lambda t: jax.tree.map(jnp.copy, t)
+    updates = setups[0].schedule(1)
+    copy = lambda t: jax.tree.map(jnp.copy, t)  # the steps donate their state
     n = len(setups)
 
-    # One program for all members, vmapped and unrolled.
-    programs = {how: train_lib.make_members_step(setups, how=how) for how in ("vmap", "unroll")
-                if how in variants}
-    states = {how: list(copy(train_lib.members_state(setups, how))) for how in programs}
+    # One program for all members, vmapped.
+    programs = {"vmap": train_lib.make_members_step(setups, updates)} if "vmap" in variants else {}
+    states = {how: list(copy(train_lib.members_state(setups))) for how in programs}
     # Sequential: each member's own single-run step.
-    singles = [train_lib.make_train_step(s) for s in setups]
+    singles = [train_lib.make_train_step(s, updates) for s in setups]
     sstate = [[copy(s.params), copy(s.opt_state), jnp.asarray(train_lib.NO_BAD_STEP, jnp.int32)]
               for s in setups]
     counter = {"t": 0}
@@ -132,9 +133,8 @@ def main(argv=None) -> int:
         "member_images_per_sec_all": ips,
         **{f"speedup_{how}_over_sequential": median_ratio(ips[how], ips["sequential"])
            for how in programs if "sequential" in ips},
-        "members_exec_auto": train_lib.resolve_members_exec("auto"),
         "compile_seconds": compile_s,
-        "load_average_end": os.getloadavg(),
+        "load_average_start": load_start, "load_average_end": os.getloadavg(),
     }
     rate = result["member_images_per_sec"]
     if args.scaling and "sequential" in rate:

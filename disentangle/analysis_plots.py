@@ -111,7 +111,7 @@ def counts_and_gaps(betas: Sequence[float], counts: Sequence[dict[str, int]],
     fig, (ax0, ax1) = plt.subplots(1, 2, figsize=(10, 3.8))
     bottom = np.zeros(len(betas))
     for name in ORDER:
-        values = np.array([c[name] for c in counts], float)
+        values = np.array([c[name] for c in counts], float)  # may be means over seeds
         ax0.bar(x, values, bottom=bottom, color=COLOURS[name], label=name)
         bottom += values
     ax0.set_xticks(x, [f"{b:g}" for b in betas])

@@ -175,7 +175,13 @@ def base_config(model: str, dataset: str = "dsprites") -> ml_collections.ConfigD
         # Vectorised sweeps (docs/performance.md): num_seeds x len(vmap_values) members
         # trained as one vmapped program, e.g. train.vmap_key=model.beta
         # train.vmap_values=[1,4,8] train.num_seeds=2.
-        "num_seeds": 1, "vmap_key": "", "vmap_values": ()})
-    # eval.metrics: registered metric names; empty means the default suite.
-    config.eval = ml_collections.ConfigDict({"num_samples": 10_000, "seed": 0, "metrics": ()})
+        "num_seeds": 1, "vmap_key": "", "vmap_values": (),
+        # Where the logged rows go besides metrics.jsonl: tensorboard, wandb
+        # (disentangle.tracking).
+        "log_to": ("jsonl",)})
+    # eval.metrics: registered metric names; empty means the default suite. eval.every > 0
+    # scores the run every that many steps during training (disentangle.tracking).
+    config.eval = ml_collections.ConfigDict({
+        "num_samples": 10_000, "seed": 0, "metrics": (),
+        "every": 0, "every_samples": 2000, "every_metrics": ("infomec", "mig")})
     return config

@@ -35,6 +35,7 @@ import dataclasses
 import json
 import os
 import time
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -54,6 +55,7 @@ from disentangle import xla_options
 from disentangle.data import GroundTruthData, get_dataset
 from disentangle.errors import ConfigError, UserError
 from disentangle.methods import Batch, DataSpec, Method, Update, build_model
+from disentangle.tracking import Tracker, read_log, truncate_log  # noqa: F401  (read_log: API)
 
 NO_BAD_STEP = np.iinfo(np.int32).max
 
@@ -240,48 +242,131 @@ def restore_checkpoint(manager: ocp.CheckpointManager, target: dict,
     return step, manager.restore(step, args=ocp.args.StandardRestore(abstract))
 
 
+DAMAGED = "checkpoints_damaged"
+
+
+def restore_latest_good(workdir: Path, target: dict, keep: int = 3
+                        ) -> tuple[ocp.CheckpointManager, tuple[int, dict] | None]:
+    """The run's checkpoint manager and the newest checkpoint that restores.
+
+    A checkpoint that fails to restore (truncated file, missing metadata, wrong shapes) is
+    moved aside to ``WORKDIR/checkpoints_damaged/STEP`` (never deleted) with a warning that
+    names it and the error, and the next older one is tried.
+    """
+    while True:
+        manager = checkpoint_manager(workdir, keep)
+        step = manager.latest_step()
+        if step is None:
+            return manager, None
+        try:
+            return manager, restore_checkpoint(manager, target, step)
+        except Exception as err:  # orbax raises many kinds for a damaged directory
+            manager.close()
+            aside = workdir / DAMAGED / str(step)
+            while aside.exists():
+                aside = aside.with_name(aside.name + "_")
+            aside.parent.mkdir(exist_ok=True)
+            (workdir / "checkpoints" / str(step)).rename(aside)
+            first_line = str(err).strip().splitlines()[0][:200] if str(err).strip() else ""
+            warnings.warn(f"checkpoint {step} of {workdir} does not restore "
+                          f"({type(err).__name__}: {first_line}); moved it to {aside} and "
+                          "resuming from the previous one", stacklevel=2)
+
+
 # Keys added to base_config after runs were written: absent in an old config.json means this.
 _ADDED_DEFAULTS = {"train.num_seeds": 1, "train.vmap_key": "", "train.vmap_values": []}
 # Keys that choose how a run is executed, not what it computes: may change on resume.
-_EXECUTION_KEYS = ("train.steps",)
+_EXECUTION_KEYS = ("train.steps", "train.log_every", "train.checkpoint_every",
+                   "train.log_to", "train.wandb_project")
+# Keys that ``--allow-change`` may change when a run is continued (e.g. after a divergence):
+# settings of the update rule that leave the optimizer state's structure as it is.
+CHANGEABLE_KEYS = ("train.learning_rate", "train.clip_value", "train.weight_decay",
+                   "train.keep_checkpoints")
 
 
-def check_config_matches(workdir: Path, config: ml_collections.ConfigDict,
-                         name: str = "config.json") -> None:
-    """Refuse to resume a run dir written by a different config.
+def _load_json(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text())
+    except json.JSONDecodeError as err:
+        raise UserError(f"{path} is not valid JSON ({err}); restore it from a backup or use "
+                        "another --workdir") from None
 
-    ``train.steps`` may differ (to extend a run) and ``eval.*`` (evaluation settings do not
-    change what is trained).
+
+def config_changes(workdir: Path, config: ml_collections.ConfigDict,
+                   name: str = "config.json") -> dict[str, tuple[Any, Any]]:
+    """Keys whose value differs from the run already in ``workdir``: key -> (old, new).
+
+    ``train.steps`` (to extend a run), the logging/checkpoint intervals and ``eval.*``
+    (evaluation settings do not change what is trained) are not counted.
     """
     path = workdir / name
     if not path.exists():
-        return
-    old = {**_ADDED_DEFAULTS, **config_lib.flatten(json.loads(path.read_text()))}
+        return {}
+    old = {**_ADDED_DEFAULTS, **config_lib.flatten(_load_json(path))}
     new = {**_ADDED_DEFAULTS, **config_lib.flatten(json.loads(config_lib.to_json(config)))}
-    diff = sorted(k for k in old.keys() | new.keys()
-                  if k not in _EXECUTION_KEYS and not k.startswith("eval.")
-                  and old.get(k) != new.get(k))
-    if diff:
-        shown = ", ".join(f"{k}: {old.get(k)!r} -> {new.get(k)!r}" for k in diff[:5])
+    return {k: (old.get(k), new.get(k)) for k in sorted(old.keys() | new.keys())
+            if k not in _EXECUTION_KEYS and not k.startswith("eval.")
+            and old.get(k) != new.get(k)}
+
+
+def check_config_matches(workdir: Path, config: ml_collections.ConfigDict,
+                         name: str = "config.json", allow: tuple[str, ...] = ()) -> dict:
+    """Refuse to resume a run dir written by a different config, except for the keys in
+    ``allow`` (each one of :data:`CHANGEABLE_KEYS`); returns the allowed changes."""
+    bad = [k for k in allow if k not in CHANGEABLE_KEYS]
+    if bad:
+        raise ConfigError(f"--allow-change {bad[0]}: only {', '.join(CHANGEABLE_KEYS)} may "
+                          "change when a run is continued")
+    diff = config_changes(workdir, config, name)
+    refused = {k: v for k, v in diff.items() if k not in allow}
+    if refused:
+        shown = ", ".join(f"{k}: {a!r} -> {b!r}" for k, (a, b) in list(refused.items())[:5])
+        hint = ("; to continue this run with new optimizer settings (e.g. after a divergence) "
+                "pass --allow-change KEY" if set(refused) <= set(CHANGEABLE_KEYS) else "")
         raise ConfigError(
-            f"{workdir} holds a run with a different config ({shown}). Use another --workdir; "
-            "the existing run is left untouched.")
+            f"{workdir} holds a run with a different config ({shown}). Use another --workdir"
+            f"{hint}; the existing run is left untouched.")
+    return diff
 
 
-def _truncate_log(path: Path, last_step: int) -> None:
-    """Keep the log lines of steps <= last_step (the checkpoint a resume starts from)."""
-    if not path.exists():
-        return
-    keep = [ln for ln in path.read_text().splitlines()
-            if ln.strip() and json.loads(ln)["step"] <= last_step]
-    path.write_text("".join(ln + "\n" for ln in keep))
+# ----------------------------------------------------------------------------- run-dir lock
+class RunLock:
+    """An exclusive lock on a run directory while a process trains in it.
 
+    ``flock`` on ``WORKDIR/.lock`` (released by the OS when the process ends, even by
+    SIGKILL, so a killed run never leaves a stale lock); the file names the holder.
+    """
 
-def read_log(workdir: str | Path) -> list[dict]:
-    path = Path(workdir) / "metrics.jsonl"
-    if not path.exists():
-        return []
-    return [json.loads(ln) for ln in path.read_text().splitlines() if ln.strip()]
+    def __init__(self, workdir: Path):
+        self.path = Path(workdir) / ".lock"
+        self.file = None
+
+    def __enter__(self) -> RunLock:
+        import fcntl
+        import socket
+
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.file = open(self.path, "a+")
+        try:
+            fcntl.flock(self.file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            self.file.seek(0)
+            holder = self.file.read().strip() or "another process"
+            self.file.close()
+            raise UserError(f"{self.path.parent} is being trained by {holder}; wait for it to "
+                            "finish or stop it, or use another --workdir") from None
+        self.file.seek(0)
+        self.file.truncate()
+        self.file.write(f"pid {os.getpid()} on {socket.gethostname()} since "
+                        f"{time.strftime('%Y-%m-%d %H:%M:%S')}")
+        self.file.flush()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        import fcntl
+
+        fcntl.flock(self.file, fcntl.LOCK_UN)
+        self.file.close()
 
 
 # ----------------------------------------------------------------------------- loop
@@ -310,56 +395,73 @@ class HostBatches:
 
 
 def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path, *,
-                       progress: bool = True) -> Path:
+                       progress: bool = True, allow_changes: tuple[str, ...] = ()) -> Path:
     """Train (or resume) the run in ``workdir``; returns the run directory.
 
     With ``train.num_seeds > 1`` or ``train.vmap_values`` the members are trained as one
     program (:func:`make_members_step`) into ``workdir/<member>/`` (see :func:`member_configs`).
+    ``allow_changes``: keys of :data:`CHANGEABLE_KEYS` that may differ from the run already
+    in ``workdir`` (continuing it, e.g. with a lower learning rate after a divergence, from
+    its latest checkpoint); each change is appended to ``WORKDIR/config_changes.jsonl``.
+    The run directory is locked while this process trains in it (:class:`RunLock`).
     """
     workdir = Path(workdir)
     if len(member_configs(config)) > 1:
         return train_members(config, workdir, progress=progress)
-    check_config_matches(workdir, config)
+    changes = check_config_matches(workdir, config, allow=tuple(allow_changes))
     tc = config.train
     s = setup(config)  # config errors surface here, before anything is written
-    workdir.mkdir(parents=True, exist_ok=True)
     primary = jax.process_index() == 0  # multi-host: only process 0 writes logs and configs
-    if primary:
-        (workdir / "config.json").write_text(config_lib.to_json(config))
-
-    manager = checkpoint_manager(workdir, tc.get("keep_checkpoints", 3))
-    bad_step = jnp.asarray(NO_BAD_STEP, jnp.int32)
-    restored = restore_checkpoint(manager, _target(s, bad_step))
-    start = 0
-    if restored is not None:
-        start, state = restored
-        s.params, s.opt_state = state["params"], state["opt_state"]
-    log_path = workdir / "metrics.jsonl"
-    if primary:
-        _truncate_log(log_path, start)
-    if start >= tc.steps:
-        manager.close()
-        return workdir
-
-    hosts = None if s.dataset.device_sampler() is not None else [
-        HostBatches(s.dataset, tc.batch_size, tc.seed)]
-    _train_loop(lambda updates: make_train_step(s, updates), s.schedule,
-                (s.params, s.opt_state, bad_step), start=start, tc=tc, dirs=[workdir],
-                managers=[manager], stacked=False, hosts=hosts, mesh=s.mesh,
-                progress=progress and primary, primary=primary)
+    with RunLock(workdir):
+        bad_step = jnp.asarray(NO_BAD_STEP, jnp.int32)
+        manager, restored = restore_latest_good(workdir, _target(s, bad_step),
+                                                tc.get("keep_checkpoints", 3))
+        start = 0
+        if restored is not None:
+            start, state = restored
+            s.params, s.opt_state = state["params"], state["opt_state"]
+        if start > tc.steps:
+            manager.close()
+            raise ConfigError(f"train.steps={tc.steps} is below the latest checkpoint of "
+                              f"{workdir} (step {start}); pass train.steps >= {start}, or use "
+                              "another --workdir (the run is left untouched)")
+        if primary:
+            if changes:
+                with open(workdir / "config_changes.jsonl", "a") as f:
+                    f.write(json.dumps({"step": start, "time": time.time(), "changes": {
+                        k: {"old": a, "new": b} for k, (a, b) in changes.items()}}) + "\n")
+            (workdir / "config.json").write_text(config_lib.to_json(config))
+            truncate_log(workdir / "metrics.jsonl", start)
+        if start >= tc.steps:
+            manager.close()
+            return workdir
+        _train(s, manager, start, bad_step, workdir, progress and primary, primary)
     return workdir
 
 
+def _train(s: Setup, manager, start: int, bad_step, workdir: Path, progress: bool,
+           primary: bool) -> None:
+    tc = s.config.train
+    hosts = None if s.dataset.device_sampler() is not None else [
+        HostBatches(s.dataset, tc.batch_size, tc.seed)]
+    trackers = [Tracker(workdir, s.config, s.dataset, s.model, start, primary)]
+    _train_loop(lambda updates: make_train_step(s, updates), s.schedule,
+                (s.params, s.opt_state, bad_step), start=start, tc=tc, dirs=[workdir],
+                managers=[manager], trackers=trackers, stacked=False, hosts=hosts,
+                mesh=s.mesh, progress=progress, primary=primary)
+
+
 def _train_loop(make_step: Callable, schedule: Callable, state: tuple, *, start: int, tc,
-                dirs: list[Path], managers: list, stacked: bool, hosts: list | None,
-                mesh: Mesh | None, progress: bool, primary: bool) -> None:
+                dirs: list[Path], managers: list, trackers: list[Tracker], stacked: bool,
+                hosts: list | None, mesh: Mesh | None, progress: bool, primary: bool) -> None:
     """Steps ``start + 1 .. tc.steps`` of one run (one dir) or of ``stacked`` members (one
     dir each; every state leaf, ``bad`` and the logs stacked on a leading member axis).
 
     Step t runs the compiled program of ``schedule(t)`` (``make_step(updates)``, compiled
     once per stage). Logs every ``log_every``, checkpoints every ``checkpoint_every`` and at
     the end, and raises :class:`NonFiniteLossError` at the first sync after a bad step.
-    Closes the managers.
+    Each dir's :class:`~disentangle.tracking.Tracker` gets the logged rows and scores the
+    parameters every ``eval.every`` steps. Closes the managers and trackers.
     """
     params, opt_state, bad = state
     n = len(dirs)
@@ -384,6 +486,8 @@ def _train_loop(make_step: Callable, schedule: Callable, state: tuple, *, start:
                                       hosts[0].get(step, tc.steps)),)
             params, opt_state, bad, logs = programs[updates](*args)
             bar.update(1)
+            for i, tracker in enumerate(trackers):
+                tracker.maybe_evaluate(step, pick(params, i), step == tc.steps)
             is_log = step % tc.log_every == 0 or step == tc.steps
             is_ckpt = step % tc.checkpoint_every == 0 or step == tc.steps
             if not (is_log or is_ckpt):
@@ -397,7 +501,9 @@ def _train_loop(make_step: Callable, schedule: Callable, state: tuple, *, start:
                 raise NonFiniteLossError(
                     f"non-finite loss or gradients at step {int(first_bad[i])} of "
                     f"{'member ' if stacked else ''}{dirs[i]}; {where}. "
-                    "Lower train.learning_rate or check the data.")
+                    "Check the data, or continue from that checkpoint with a lower learning "
+                    "rate: rerun with train.learning_rate=NEW --allow-change "
+                    "train.learning_rate.")
             if is_log:
                 now = time.perf_counter()
                 rate = (step - step_last) * tc.batch_size / (now - t_last)
@@ -409,6 +515,7 @@ def _train_loop(make_step: Callable, schedule: Callable, state: tuple, *, start:
                            "time": time.time()}
                     f.write(json.dumps(row) + "\n")
                     f.flush()
+                    trackers[i].log(step, row)
                 bar.set_postfix(loss=f"{float(np.mean(host_logs['loss'])):.4g}",
                                 img_s=f"{rate * n:.0f}")
             if is_ckpt:
@@ -425,6 +532,8 @@ def _train_loop(make_step: Callable, schedule: Callable, state: tuple, *, start:
         bar.close()
         for m in managers:
             m.close()
+        for t in trackers:
+            t.close()
 
 
 # ----------------------------------------------------------------------------- vmapped sweeps
@@ -561,7 +670,7 @@ def train_members(config: ml_collections.ConfigDict, workdir: str | Path, *,
             s.params, s.opt_state = state["params"], state["opt_state"]
     for d in dirs:
         if primary:
-            _truncate_log(d / "metrics.jsonl", start)
+            truncate_log(d / "metrics.jsonl", start)
     if start >= tc.steps:
         for m in managers:
             m.close()
@@ -569,10 +678,12 @@ def train_members(config: ml_collections.ConfigDict, workdir: str | Path, *,
 
     hosts = None if dataset.device_sampler() is not None else [
         HostBatches(dataset, tc.batch_size, m.train.seed) for m in members.values()]
+    trackers = [Tracker(d, member, dataset, s.model, start, primary)
+                for d, member, s in zip(dirs, members.values(), setups)]
     _train_loop(lambda updates: make_members_step(setups, updates, hyper_name),
                 setups[0].schedule, members_state(setups), start=start, tc=tc, dirs=dirs,
-                managers=managers, stacked=True, hosts=hosts, mesh=setups[0].mesh,
-                progress=progress and primary, primary=primary)
+                managers=managers, trackers=trackers, stacked=True, hosts=hosts,
+                mesh=setups[0].mesh, progress=progress and primary, primary=primary)
     return workdir
 
 

@@ -84,3 +84,30 @@ def image_grid(images: np.ndarray, path: str | Path, row_labels: Sequence[str] =
         fig.suptitle(title, fontsize=10)
     fig.subplots_adjust(wspace=0.03, hspace=0.03)
     return save(fig, path)
+
+
+def metrics_over_steps(series: dict[str, list[dict]], metrics: Sequence[str], path: str | Path,
+                       groups: dict[str, str] | None = None) -> Path:
+    """One panel per metric against the training step, one line per run (runs of the same
+    group share a colour). ``series``: run name -> rows of its ``eval_log.jsonl``."""
+    groups = groups or {name: name for name in series}
+    palette = plt.get_cmap("tab10")
+    colour = {g: palette(i % 10) for i, g in enumerate(dict.fromkeys(groups.values()))}
+    fig, axes = plt.subplots(1, len(metrics), figsize=(3.2 * len(metrics), 2.6), squeeze=False)
+    for ax, metric in zip(axes[0], metrics):
+        seen = set()
+        for name, rows in series.items():
+            rows = [r for r in rows if metric in r]
+            if not rows:
+                continue
+            g = groups[name]
+            ax.plot([r["step"] for r in rows], [r[metric] for r in rows], "o-", ms=2, lw=1,
+                    color=colour[g], label=None if g in seen else g)
+            seen.add(g)
+        ax.set_title(metric, fontsize=9)
+        ax.set_xlabel("step", fontsize=8)
+        ax.set_ylim(0, 1.02)
+        ax.tick_params(labelsize=7)
+    axes[0][0].legend(fontsize=7)
+    fig.tight_layout()
+    return save(fig, path)

@@ -1,5 +1,9 @@
 """XLA compiler options of the workbench's programs (one home for them).
 
+Applied only where :func:`disentangle.backend.cpu_tuned` (XLA:CPU); on GPU and TPU
+:func:`jit` is plain ``jax.jit`` and :func:`set_process_flags` adds nothing that matters
+(its flags are XLA:CPU's).
+
 XLA:CPU (jaxlib 0.10) hands convolutions, dots, reductions and element-wise fusions to
 YNNPACK by default. For the conv64 networks its convolutions ran on one core (a forward
 4x4/2 convolution took the same time pinned to one core as on two), while XLA's own
@@ -8,21 +12,19 @@ YNNPACK for single dots and reductions only::
 
     xla_cpu_experimental_ynn_fusion_type = INDIVIDUAL_DOT,REDUCE
 
-which made the conv64 train steps 1.25-1.52x faster on 2 cores
-(``benchmarks/train_step.py``, variant ``jax_xla_default``; docs/performance.md). The
-options are passed per program (``jax.jit(..., compiler_options=...)``), never through the
-process-wide ``XLA_FLAGS``; a user who sets the same flag in ``XLA_FLAGS`` keeps theirs.
-On other backends, or if this jaxlib does not know the option, nothing is passed.
-:func:`jit` (training steps) and :func:`nnx_jit` (every other program: the metrics'
-encoder pass, traversals, auxiliary training steps) apply them, looked up when the
-program runs.
+which made the conv64 train steps ~1.5x faster on 2 cores (``benchmarks/train_step.py``,
+``jax`` vs ``jax_xla_default``; docs/performance.md). The options are passed per program
+(``jax.jit(..., compiler_options=...)``), never through the process-wide ``XLA_FLAGS``; a
+user who sets the same flag in ``XLA_FLAGS`` keeps theirs. If this jaxlib does not know
+the option, nothing is passed. :func:`jit` (training steps), :func:`jit_apply`
+(evaluation programs) and :func:`nnx_jit` apply them, looked up when the program runs.
 
 Some flags XLA takes only from the environment (a per-program value is accepted and
-ignored). :func:`set_process_flags` adds those of :data:`PROCESS_FLAGS` to ``XLA_FLAGS``
-before JAX initialises its backends; the ``disentangle`` CLI and the benchmarks call it
-first thing, library users may call it themselves. On this CPU, turning off XLA:CPU's
-concurrency-optimised scheduler made the conv64 train step ~6% faster and the members
-benchmark ~25% faster (``benchmarks/vmap_seeds.py``; docs/performance.md).
+ignored), and reads them once, when JAX initialises its backends. :func:`set_process_flags`
+adds those of :data:`PROCESS_FLAGS` to ``XLA_FLAGS``; it must run before anything touches
+a JAX backend (the ``disentangle`` CLI and the benchmarks call it first thing; library
+users may call it themselves). On this CPU, turning off XLA:CPU's concurrency-optimised
+scheduler made the conv64 train step ~6% faster (docs/performance.md).
 """
 
 from __future__ import annotations
@@ -33,6 +35,8 @@ import inspect
 import os
 
 import jax
+
+from disentangle import backend as backend_lib
 
 YNN_FUSION_TYPE = "xla_cpu_experimental_ynn_fusion_type"
 CPU_OPTIONS = {YNN_FUSION_TYPE: "LIBRARY_FUSION_TYPE_INDIVIDUAL_DOT,LIBRARY_FUSION_TYPE_REDUCE"}
@@ -58,21 +62,21 @@ def compiler_options(backend: str | None = None) -> dict[str, str] | None:
     """Options for ``jax.jit(..., compiler_options=...)`` on ``backend`` (default backend
     when None): :data:`CPU_OPTIONS` on CPU unless ``XLA_FLAGS`` already sets them."""
     backend = backend or jax.default_backend()
-    if not _use_options or backend != "cpu" or YNN_FUSION_TYPE in os.environ.get("XLA_FLAGS", ""):
+    if (not _use_options or not backend_lib.cpu_tuned(backend)
+            or YNN_FUSION_TYPE in os.environ.get("XLA_FLAGS", "")):
         return None
     return dict(CPU_OPTIONS) if _accepted(backend) else None
 
 
 def set_process_flags() -> list[str]:
     """Append the :data:`PROCESS_FLAGS` the user has not set to ``XLA_FLAGS``; returns the
-    flags added. Does nothing once JAX's backends exist (XLA has read its flags by then) or
-    on a jaxlib outside :data:`PROCESS_FLAGS_JAXLIB` (a flag it does not know would abort
-    the process)."""
+    flags added. Call it before anything runs on a JAX backend: XLA reads ``XLA_FLAGS``
+    once, when JAX initialises its backends, so a later call changes only the environment
+    of child processes. Does nothing on a jaxlib outside :data:`PROCESS_FLAGS_JAXLIB` (a
+    flag it does not know would abort the process)."""
     import jaxlib.version
-    from jax._src import xla_bridge
 
-    if (xla_bridge.backends_are_initialized()
-            or not jaxlib.version.__version__.startswith(PROCESS_FLAGS_JAXLIB)):
+    if not jaxlib.version.__version__.startswith(PROCESS_FLAGS_JAXLIB):
         return []
     current = os.environ.get("XLA_FLAGS", "")
     added = [f"--{name}={value}" for name, value in PROCESS_FLAGS.items()
@@ -126,8 +130,10 @@ class _Jitted:
 
 
 def jit(fun, **kwargs):
-    """``jax.jit(fun, **kwargs)`` with :func:`compiler_options` (the training steps)."""
-    jitted = _Jitted(lambda options: jax.jit(fun, compiler_options=options, **kwargs))
+    """``jax.jit(fun, **kwargs)`` with :func:`compiler_options` (the training steps); plain
+    ``jax.jit`` where there are none (other backends, :func:`xla_defaults`)."""
+    jitted = _Jitted(lambda options: jax.jit(fun, **kwargs) if options is None
+                     else jax.jit(fun, compiler_options=options, **kwargs))
     functools.update_wrapper(jitted, fun, updated=())
     return jitted
 

@@ -19,6 +19,8 @@ name                        keys
 ``sap``                     ``sap``, ``sap_matrix`` ([L, K] test accuracies)
 ``modularity_explicitness`` ``modularity``, ``explicitness`` (test ROC-AUC),
                             ``explicitness_train``
+``irs``                     ``irs``, ``irs_per_latent`` ([L]), ``irs_matrix`` ([L, K]),
+                            ``irs_parents`` ([L] int), ``irs_num_active`` (not a default)
 ``unsupervised``            ``gaussian_total_correlation``,
                             ``gaussian_wasserstein_correlation``,
                             ``gaussian_wasserstein_correlation_norm``, ``mutual_info_score``
@@ -34,6 +36,10 @@ Options given to ``evaluate`` go to every metric whose signature names them (e.g
 ``discrete_latents`` to ``infomec``, ``importance`` to ``dci``, ``codes_test`` and
 ``factors_test`` to the metrics with a held-out set). The plain scikit-learn versions of
 the same definitions live in :mod:`metrics.reference`. See docs/metrics.md.
+
+Two more registries hold scores of another shape: :data:`INTERVENTIONAL_METRICS`
+(``beta_vae_score``, ``factor_vae_score``: ``fn(dataset, represent_fn, rng)``) and
+:data:`RUN_SET_METRICS` (``udr``: ``fn(representations, kl=None)`` over several runs).
 """
 
 from __future__ import annotations
@@ -47,6 +53,12 @@ from disentangle.registry import Registry
 
 METRICS: Registry[Callable[..., dict]] = Registry("metric", __name__)
 register_metric = METRICS.register
+# Scores that sample a dataset through an encoder: ``fn(dataset, represent_fn, rng, **options)``.
+INTERVENTIONAL_METRICS: Registry[Callable[..., dict]] = Registry("interventional metric", __name__)
+register_interventional_metric = INTERVENTIONAL_METRICS.register
+# Scores of several runs' codes of the same inputs: ``fn(representations, kl=None, **options)``.
+RUN_SET_METRICS: Registry[Callable[..., dict]] = Registry("run-set metric", __name__)
+register_run_set_metric = RUN_SET_METRICS.register
 
 DEFAULT_METRICS = ("infomec", "mig", "dci", "sap", "modularity_explicitness", "unsupervised")
 
@@ -97,9 +109,11 @@ from metrics._common import MetricInputError  # noqa: E402
 from metrics.dci import dci  # noqa: E402
 from metrics.infomec import infomec  # noqa: E402
 from metrics.interventional import beta_vae_score, factor_vae_score  # noqa: E402
+from metrics.irs import irs  # noqa: E402
 from metrics.mig import mig  # noqa: E402
 from metrics.modularity import modularity_explicitness  # noqa: E402
 from metrics.sap import sap  # noqa: E402
+from metrics.udr import udr  # noqa: E402
 from metrics.unsupervised import (  # noqa: E402
     gaussian_total_correlation,
     gaussian_wasserstein_correlation,
@@ -110,7 +124,7 @@ from metrics.unsupervised import (  # noqa: E402
 
 __all__ = [
     "DEFAULT_METRICS", "METRICS", "MetricInputError", "beta_vae_score", "dci", "evaluate",
-    "factor_vae_score",
+    "factor_vae_score", "INTERVENTIONAL_METRICS", "irs", "RUN_SET_METRICS", "udr",
     "gaussian_total_correlation", "gaussian_wasserstein_correlation", "infomec",
     "mean_pairwise_mutual_info", "mig", "modularity_explicitness", "mutual_info_matrix",
     "register_metric", "sap", "scalars", "unsupervised",

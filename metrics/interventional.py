@@ -12,8 +12,15 @@
   ``num_eval`` fresh points.
 
 ``dataset`` follows :class:`disentangle.data.base.GroundTruthData`; ``represent_fn`` maps
-observations ``[n, *obs]`` to codes ``[n, L]`` (numpy). These metrics are not in the
-``evaluate`` registry because they need the dataset rather than codes.
+observations ``[n, *obs]`` to codes ``[n, L]`` (numpy). These metrics need the dataset
+rather than codes, so they are registered in ``metrics.INTERVENTIONAL_METRICS`` (as
+``beta_vae_score`` and ``factor_vae_score``), not in ``evaluate``'s registry.
+
+Pairs and batches that share a factor come from ``dataset.sample_factors_sharing``: on a
+full grid the other factors are drawn uniformly (disentanglement_lib's sampling); on a
+dataset that stores only some combinations (``ArrayData``: npz files, ...) they are stored
+rows sharing that factor's value, so only combinations that exist are asked for. Every
+factor must take at least 2 values in the dataset.
 """
 
 from __future__ import annotations
@@ -23,6 +30,7 @@ from collections.abc import Callable
 import numpy as np
 
 from disentangle.data.base import GroundTruthData
+from metrics import register_interventional_metric
 from metrics._common import MetricInputError
 from metrics._linear import fit_softmax, log_proba
 
@@ -40,6 +48,16 @@ def _represent(dataset, represent_fn, factors, rng, chunk: int) -> np.ndarray:
     return np.concatenate(out)
 
 
+def check_factor_values(dataset: GroundTruthData, where: str) -> None:
+    """Raise unless every factor takes at least 2 values in ``dataset``."""
+    for name, values in zip(dataset.factor_names, dataset.factor_values()):
+        if len(values) < 2:
+            raise MetricInputError(
+                f"{where}: factor {name!r} of {dataset.name} takes {len(values)} value(s) "
+                f"({values.tolist()}); these scores classify which factor was held fixed, so "
+                "every factor needs at least 2 values -- drop the factor from the dataset")
+
+
 def _beta_vae_points(dataset, represent_fn, rng, batch_size, num_points, chunk_points=64):
     """Features ``[num_points, L]`` and labels ``[num_points]`` of the BetaVAE classifier."""
     num_k = dataset.num_factors
@@ -49,10 +67,8 @@ def _beta_vae_points(dataset, represent_fn, rng, batch_size, num_points, chunk_p
         idx = labels[start: start + chunk_points]
         m = idx.shape[0]
         f1 = dataset.sample_factors(m * batch_size, rng)
-        f2 = dataset.sample_factors(m * batch_size, rng)
-        fixed = np.repeat(idx, batch_size)
-        rows = np.arange(m * batch_size)
-        f2[rows, fixed] = f1[rows, fixed]  # the chosen factor agrees within each pair
+        # the chosen factor agrees within each pair
+        f2 = dataset.sample_factors_sharing(f1, np.repeat(idx, batch_size), rng)
         r1 = _represent(dataset, represent_fn, f1, rng, 4096)
         r2 = _represent(dataset, represent_fn, f2, rng, 4096)
         diff = np.abs(r1 - r2).reshape(m, batch_size, -1)
@@ -60,10 +76,12 @@ def _beta_vae_points(dataset, represent_fn, rng, batch_size, num_points, chunk_p
     return np.concatenate(features), labels
 
 
+@register_interventional_metric("beta_vae_score")
 def beta_vae_score(dataset: GroundTruthData, represent_fn: RepresentFn,
                    rng: np.random.Generator, batch_size: int = 64, num_train: int = 10000,
                    num_eval: int = 5000) -> dict:
     """BetaVAE score: ``{"beta_vae", "beta_vae_train_accuracy", "beta_vae_eval_accuracy"}``."""
+    check_factor_values(dataset, "beta_vae_score")
     x_train, y_train = _beta_vae_points(dataset, represent_fn, rng, batch_size, num_train)
     x_eval, y_eval = _beta_vae_points(dataset, represent_fn, rng, batch_size, num_eval)
     num_k = dataset.num_factors
@@ -84,23 +102,24 @@ def _factor_vae_votes(dataset, represent_fn, rng, batch_size, num_points, global
     for start in range(0, num_points, chunk_points):
         idx = labels[start: start + chunk_points]
         m = idx.shape[0]
-        factors = dataset.sample_factors(m * batch_size, rng).reshape(m, batch_size, -1)
-        # factor k of every sample in a point is fixed to the point's first sample's value
-        held = factors[np.arange(m), 0, idx]
-        factors[np.arange(m)[:, None], np.arange(batch_size)[None, :], idx[:, None]] = held[:, None]
-        codes = _represent(dataset, represent_fn, factors.reshape(m * batch_size, -1), rng, 4096)
+        # factor k of every sample in a point is fixed to the value of a drawn anchor
+        anchors = np.repeat(dataset.sample_factors(m, rng), batch_size, axis=0)
+        factors = dataset.sample_factors_sharing(anchors, np.repeat(idx, batch_size), rng)
+        codes = _represent(dataset, represent_fn, factors, rng, 4096)
         local_var = codes.reshape(m, batch_size, -1).var(axis=1, ddof=1)
         pick = np.argmin(local_var[:, active] / global_var[active], axis=1)
         np.add.at(votes, (idx, active_idx[pick]), 1)
     return votes
 
 
+@register_interventional_metric("factor_vae_score")
 def factor_vae_score(dataset: GroundTruthData, represent_fn: RepresentFn,
                      rng: np.random.Generator, batch_size: int = 64, num_train: int = 10000,
                      num_eval: int = 5000, num_variance_estimate: int = 10000,
                      prune_threshold: float = 0.05) -> dict:
     """FactorVAE score: ``{"factor_vae", "factor_vae_train_accuracy",
     "factor_vae_eval_accuracy", "factor_vae_num_active", "warnings"}``."""
+    check_factor_values(dataset, "factor_vae_score")
     factors = dataset.sample_factors(num_variance_estimate, rng)
     codes = _represent(dataset, represent_fn, factors, rng, 4096)
     global_var = codes.var(axis=0, ddof=1)

@@ -171,3 +171,100 @@ def modularity_explicitness_reference(codes, factors, codes_test=None, factors_t
         present = [c for c in range(proba.shape[1]) if 0 < np.sum(y_test[:, k] == c) < len(y_test)]
         aucs.append(np.mean([roc_auc_score(y_test[:, k] == c, proba[:, c]) for c in present]))
     return {"modularity": float(np.mean(modularity)), "explicitness": float(np.mean(aucs))}
+
+
+def _linear_quantile(values, q):
+    """The q-quantile of a 1-D sample by linear interpolation between order statistics."""
+    ordered = sorted(values)
+    pos = q * (len(ordered) - 1)
+    lo = int(np.floor(pos))
+    hi = min(lo + 1, len(ordered) - 1)
+    return ordered[lo] + (pos - lo) * (ordered[hi] - ordered[lo])
+
+
+def irs_reference(codes, factors, diff_quantile: float = 0.99, num_bins: int | None = 20) -> dict:
+    """IRS (Suter et al. 2019) as disentanglement_lib, one (latent, factor, value) at a time.
+
+    Factors binned by ``np.histogram`` edges (``num_bins``), constant factors and constant
+    latents left out; ``EMPIDA_jk`` = mean over the values v of g_k of the q-quantile of
+    ``|z_j - mean(z_j | g_k = v)|``; ``IRS = sum_j maxdev_j max_k (1 - EMPIDA_jk / maxdev_j)
+    / sum_j maxdev_j``.
+    """
+    codes = np.asarray(codes, dtype=np.float64).reshape(len(codes), -1)
+    factors = np.asarray(factors).reshape(len(factors), -1)
+    groups = []
+    for k in range(factors.shape[1]):
+        column = factors[:, k]
+        if len(set(column.tolist())) < 2:
+            continue
+        if num_bins is not None:
+            edges = np.histogram(column, bins=num_bins)[1]
+            column = np.digitize(column, edges[:-1])
+        groups.append(column)
+    weights, scores = [], []
+    for j in range(codes.shape[1]):
+        z = codes[:, j]
+        centre = z.mean()
+        max_dev = max(abs(v - centre) for v in z)
+        if z.var() == 0:
+            continue
+        best = -np.inf
+        for g in groups:
+            deviations = []
+            for value in sorted(set(g.tolist())):
+                zs = z[g == value]
+                deviations.append(_linear_quantile(np.abs(zs - zs.mean()), diff_quantile))
+            best = max(best, 1.0 - np.mean(deviations) / max_dev)
+        weights.append(max_dev)
+        scores.append(best)
+    if not weights:
+        return {"irs": 0.0, "irs_per_latent": np.zeros(0)}
+    return {"irs": float(np.dot(weights, scores) / np.sum(weights)),
+            "irs_per_latent": np.asarray(scores)}
+
+
+def _relative_strength_reference(r):
+    """Mean over columns of max^2/sum and over rows of max^2/sum, averaged; 0 if the sum is 0."""
+    def mean_over(lines):
+        terms = [max(line) ** 2 / sum(line) if sum(line) > 0 else 0.0 for line in lines]
+        return sum(terms) / len(terms)
+
+    return (mean_over(r.T.tolist()) + mean_over(r.tolist())) / 2
+
+
+def udr_reference(representations, kl=None, correlation: str = "spearman",
+                  kl_threshold: float = 0.01, lasso_alpha: float = 0.1) -> dict:
+    """UDR as disentanglement_lib's ``udr_sklearn``: ``StandardScaler`` per run, latents
+    with KL <= threshold zeroed and left out, ``scipy.stats.spearmanr`` per latent pair or
+    ``sklearn.linear_model.Lasso(alpha)`` from run a to run b, relative strength per ordered
+    pair, median over the other runs (a run is the target b)."""
+    from scipy.stats import spearmanr
+    from sklearn.linear_model import Lasso
+    from sklearn.preprocessing import StandardScaler
+
+    reps = [StandardScaler().fit_transform(np.asarray(z, dtype=np.float64))
+            for z in representations]
+    masks = [np.ones(z.shape[1], bool) if kl is None else np.asarray(kl[m]) > kl_threshold
+             for m, z in enumerate(reps)]
+    reps = [z * mask for z, mask in zip(reps, masks)]
+    num = len(reps)
+    pairwise = np.full((num, num), np.nan)
+    for a in range(num):
+        for b in range(num):
+            if a == b:
+                continue
+            la, lb = np.flatnonzero(masks[a]), np.flatnonzero(masks[b])
+            if correlation == "lasso":
+                coef = Lasso(alpha=lasso_alpha, tol=1e-10, max_iter=100_000).fit(
+                    reps[a], reps[b]).coef_.reshape(reps[b].shape[1], -1)
+                r = np.abs(coef.T)
+            else:
+                r = np.zeros((reps[a].shape[1], reps[b].shape[1]))
+                for i in la:
+                    for j in lb:
+                        r[i, j] = abs(spearmanr(reps[a][:, i], reps[b][:, j])[0])
+            r = r[np.ix_(la, lb)]
+            pairwise[a, b] = _relative_strength_reference(r) if r.size else 0.0
+    scores = [float(np.median([pairwise[a, b] for a in range(num) if a != b]))
+              for b in range(num)]
+    return {"udr": np.asarray(scores), "udr_pairwise": pairwise}

@@ -260,3 +260,43 @@ def test_missing_sigmf_package_names_the_pip_command(tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "sigmf", None)  # makes ``import sigmf`` fail
     with pytest.raises(DataError, match="pip install sigmf"):
         rf.load_sigmf(tmp_path / "rec", length=10)
+
+
+def test_training_split_dataset_is_the_fixed_line_of_sight_set():
+    options = dict(n_devices=5, n_known=3, n_symbols=1, samples_per_chip=2, seed=4)
+    ds = get_dataset("rf_zigbee", split="train", n_per_device=6, split_seed=9, **options)
+    sim = rf.ZigbeeSimulator(5, rf.ZigbeeConfig(n_symbols=1, samples_per_chip=2), seed=4)
+    train = rf.make_splits(sim, n_known=3, n_train_per_device=6, n_test_per_device=2,
+                           seed=9)["train"]
+    assert len(ds) == 18 and ds.observation_shape == (64, 2)
+    np.testing.assert_array_equal(ds.images, train.x)
+    np.testing.assert_array_equal(ds.factors, np.stack([train.device, train.channel], 1))
+    assert ds.factor_names == ("device", "channel") and ds.factor_sizes == (3, 2)
+    # The trainer's sampler draws stored rows with their factors.
+    import jax
+
+    factors, x = ds.device_sampler()(jax.random.key(0), 32)
+    rows = [int(np.flatnonzero((train.x == xi).all(axis=(1, 2)))[0]) for xi in np.asarray(x)]
+    np.testing.assert_array_equal(np.asarray(factors), ds.factors[rows])
+    # A split is the same made alone or with the others; unseen splits count all devices.
+    unseen = get_dataset("rf_zigbee", split="unseen_multipath", n_per_device=2, split_seed=9,
+                         **options)
+    np.testing.assert_array_equal(unseen.images, rf.make_splits(
+        sim, 3, 6, 2, seed=9)["unseen_multipath"].x)
+    assert unseen.factor_sizes == (5, 2) and set(unseen.factors[:, 1]) == {rf.MULTIPATH}
+    with pytest.raises(DataError, match="split='test'.*'train'"):
+        get_dataset("rf_zigbee", split="test", **options)
+
+
+def test_line_of_sight_channel_option_reaches_the_simulator():
+    ds = get_dataset("rf_zigbee", n_devices=3, n_known=2, n_symbols=1, samples_per_chip=2,
+                     los_k_factor=[2.0, 20.0], los_rms_delay_ns=[10.0, 50.0])
+    cfg = ds.simulator.config
+    assert cfg.los_k_factor == (2.0, 20.0) and cfg.los_rms_delay_ns == (10.0, 50.0)
+    _, info = ds.simulator.capture(np.zeros(200, int), np.zeros(200, int),
+                                   np.random.default_rng(0))
+    assert 2 <= info["k_factor"].min() and info["k_factor"].max() <= 20
+    assert get_dataset("rf_zigbee", n_devices=3, n_known=2,
+                       los_k_factor=[]).simulator.config.los_k_factor is None
+    with pytest.raises(DataError, match="los_k_factor=\\[20.0, 2.0\\]"):
+        get_dataset("rf_zigbee", n_devices=3, n_known=2, los_k_factor=[20.0, 2.0])

@@ -1,18 +1,26 @@
-"""Open-set scores of RF fingerprints: rank AUC with ties, EER, pair scores."""
+"""Open-set scores of RF fingerprints: rank AUC with ties, EER, pair scores, and the scoring
+of a model's fingerprints on splits."""
 
 from __future__ import annotations
 
+import jax.numpy as jnp
+import ml_collections
 import numpy as np
 import pytest
+from flax import nnx
 from sklearn.metrics import roc_auc_score
 
+from disentangle.data.rf import RFSplit
+from disentangle.methods import DataSpec, build_model
 from disentangle.methods.dr_rff.evaluation import (
     enrolled_accuracy,
     equal_error_rate,
     evaluate_split,
+    fingerprints,
     pair_scores,
     roc_auc,
     roc_curve,
+    score_splits,
 )
 
 
@@ -85,3 +93,21 @@ def test_split_scores_of_clustered_fingerprints():
     assert enrolled_accuracy(z, device) == 1.0
     logits_wrong = np.roll(logits, 1, axis=1)
     assert evaluate_split(z, logits_wrong, device, known=True)["accuracy"] == 0.0
+
+
+def test_score_splits_scores_the_models_fingerprints_in_batches():
+    config = ml_collections.ConfigDict(dict(name="ml_rff", embed_dim=8, channels=[4, 4]))
+    model = build_model(config, DataSpec((16, 2), (3, 2)), nnx.Rngs(0))
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(10, 16, 2)).astype(np.float32)
+    device = np.arange(10) % 3
+    z, logits = fingerprints(model.f, x, batch_size=4)  # batches of 4, 4, 2
+    z_ref, logits_ref = model.f(jnp.asarray(x))
+    np.testing.assert_allclose(z, z_ref, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(logits, logits_ref, rtol=1e-5, atol=1e-5)
+    scores = score_splits(model.f, {"known_los": RFSplit(x, device, np.zeros(10, int)),
+                                    "unseen_los": RFSplit(x, device, np.zeros(10, int))})
+    assert scores["known_los"]["accuracy"] == np.mean(np.argmax(logits, 1) == device)
+    assert scores["unseen_los"]["accuracy"] == enrolled_accuracy(z, device)
+    s, same = pair_scores(z, device)
+    assert scores["known_los"]["auc"] == roc_auc(s, same)

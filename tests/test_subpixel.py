@@ -8,7 +8,6 @@ import numpy as np
 import pytest
 from flax import nnx
 
-from disentangle.nn import Conv64Decoder
 from disentangle.nn.subpixel import (
     PhaseGradConv,
     SubPixelConvTranspose,
@@ -76,17 +75,6 @@ def test_uncovered_cases_fall_back_to_lax():
     x = jax.random.normal(jax.random.key(0), (1, 4, 4, 2))
     assert layer.resolved_method(x) == "lax"
     np.testing.assert_array_equal(layer(x), ref(x))
-
-
-def test_conv64_decoder_params_match_conv_transpose_layout():
-    """Same parameter tree as with nnx.ConvTranspose; 'auto' equals the 'lax' formulation."""
-    fast = Conv64Decoder(10, 1, rngs=nnx.Rngs(0))
-    lax_dec = Conv64Decoder(10, 1, rngs=nnx.Rngs(0), deconv_method="lax")
-    plain = nnx.ConvTranspose(64, 64, (4, 4), strides=(2, 2), padding="SAME", rngs=nnx.Rngs(0))
-    shapes = jax.tree.map(jnp.shape, nnx.state(fast.deconvs[0], nnx.Param))
-    assert shapes == jax.tree.map(jnp.shape, nnx.state(plain, nnx.Param))
-    z = jax.random.normal(jax.random.key(0), (3, 10))
-    np.testing.assert_allclose(fast(z), lax_dec(z), rtol=1e-5, atol=1e-5)
 
 
 def test_conv_grad_taps_of_4x4_stride_2_same():

@@ -2,8 +2,10 @@
 
 Names: ``dsprites`` and ``colour_shapes`` (rendered by the project, no download),
 ``tfds:dsprites``, ``tfds:shapes3d``, ``tfds:smallnorb`` (read from the user's TFDS
-data dir), ``npz:PATH`` (a user's file). Further modules of this package register more
-(time series, ERPs, RF signals).
+data dir), ``npz:PATH`` (a user's file), and the real datasets prepared once from their
+authors' files by ``disentangle data prepare`` (``dsprites_file``, ``shapes3d``,
+``mpi3d_toy`` / ``_realistic`` / ``_real``, ``cars3d``, ``smallnorb``; prepared.py).
+Further modules of this package register more (time series, ERPs, RF signals).
 """
 
 from __future__ import annotations

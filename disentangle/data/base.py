@@ -31,6 +31,9 @@ class GroundTruthData(abc.ABC):
     """
 
     name: str = ""
+    # True for a fixed set of stored rows (npz, TFDS), which also define
+    # ``read_rows(rows) -> (factors, observations)``; evaluation samples them without replacement
+    finite: bool = False
     factor_names: tuple[str, ...] = ()
     factor_sizes: tuple[int, ...] = ()
     observation_shape: tuple[int, ...] = ()
@@ -61,6 +64,19 @@ class GroundTruthData(abc.ABC):
     def device_sampler(self) -> DeviceSampler | None:
         """A jit-traceable ``(key, n) -> (factors, observations)``, or None if host-only."""
         return None
+
+    def factor_values(self) -> list[np.ndarray]:
+        """The values each factor takes in the dataset: the full range ``0..size-1`` of a grid."""
+        return [np.arange(s) for s in self.factor_sizes]
+
+    def sample_factors_sharing(self, factors: np.ndarray, k: np.ndarray,
+                               rng: np.random.Generator) -> np.ndarray:
+        """Factor rows int [n, K] drawn as :meth:`sample_factors` given that factor ``k[i]`` of
+        row i equals ``factors[i, k[i]]`` (the pairs of the BetaVAE / FactorVAE scores)."""
+        out = self.sample_factors(len(factors), rng)
+        rows = np.arange(len(factors))
+        out[rows, k] = np.asarray(factors)[rows, k]
+        return out
 
     # Mixed-radix indexing over the factor grid.
     def factors_to_index(self, factors: np.ndarray) -> np.ndarray:
@@ -139,12 +155,47 @@ class ArrayData(GroundTruthData):
         flat = np.ravel_multi_index(tuple(self.factors.T), self.factor_sizes)
         order = np.argsort(flat, kind="stable")
         self._sorted_flat, self._order = flat[order], order
+        self._factor_order: dict[int, tuple[np.ndarray, np.ndarray]] = {}
 
     def __len__(self) -> int:
         return len(self.images)
 
+    finite = True  # evaluation draws stored rows without replacement (read_rows)
+
     def sample_factors(self, n, rng):
         return self.factors[rng.integers(0, len(self.factors), size=n)]
+
+    def read_rows(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Factors int [n, K] and observations float32 [n, *observation_shape] of stored rows."""
+        return self.factors[rows], to_float(self.images[rows])
+
+    def factor_values(self) -> list[np.ndarray]:
+        """The values each factor takes in the stored rows (a partial grid may miss some)."""
+        return [np.unique(self.factors[:, k]) for k in range(self.num_factors)]
+
+    def sample_factors_sharing(self, factors, k, rng):
+        """Stored rows, uniformly among those whose factor ``k[i]`` equals ``factors[i, k[i]]``
+        (only combinations that exist are drawn, so partial grids work)."""
+        factors, k = np.asarray(factors), np.broadcast_to(np.asarray(k), (len(factors),))
+        out = np.empty_like(factors)
+        for col in np.unique(k):
+            order, ordered = self._by_factor(int(col))
+            sel = np.flatnonzero(k == col)
+            value = factors[sel, col]
+            lo = np.searchsorted(ordered, value, "left")
+            hi = np.searchsorted(ordered, value, "right")
+            if (hi == lo).any():
+                raise ValueError(f"{self.name}: no stored row has {self.factor_names[col]!r} = "
+                                 f"{value[np.flatnonzero(hi == lo)[0]]}")
+            out[sel] = self.factors[order[lo + (rng.random(len(sel)) * (hi - lo)).astype(int)]]
+        return out
+
+    def _by_factor(self, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """Stored rows ordered by factor k, and factor k's values in that order (cached)."""
+        if k not in self._factor_order:
+            order = np.argsort(self.factors[:, k], kind="stable")
+            self._factor_order[k] = order, self.factors[order, k]
+        return self._factor_order[k]
 
     def rows_for_factors(self, factors: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         flat = self.factors_to_index(factors)

@@ -29,7 +29,11 @@ Signal sizes: the paper's preamble is 8 symbols of 32 chips (256 chips, 128 us);
 study uses 2 symbols at 4 samples per chip (8 MS/s): 256 samples, 32 us.
 
 Splits (as in the paper): training captures come from known devices over line-of-sight
-channels only; tests cover known/unseen devices x line-of-sight/multipath.
+channels only; tests cover known/unseen devices x line-of-sight/multipath
+(:func:`make_split`). ``get_dataset("rf_zigbee", split="train", ...)`` is the fixed
+training split as :class:`ArrayData` (factors device, channel), the set DR-RFF trains on.
+Line of sight is AWGN only unless ``los_k_factor`` gives it a short Rician channel
+(channel diversity in training: docs/rf.md).
 
 Real captures: ``load_npz_captures`` (arrays ``iq`` complex [n, T] or real [n, T, 2], and
 ``device`` labels) and ``load_sigmf`` (a SigMF recording whose annotations label devices;
@@ -283,8 +287,8 @@ class ZigbeeConfig:
     rms_delay_ns: tuple[float, float] = (10.0, 300.0)
     k_factor: tuple[float, float] = (0.0, 10.0)
     # None: line of sight is AWGN only (the default). A range: line-of-sight captures get a
-    # weak Rician channel (K drawn in this range, RMS delay in ``los_rms_delay_ns``), as
-    # indoor line-of-sight captures have.
+    # short Rician channel (K drawn in this range, RMS delay in ``los_rms_delay_ns``), as
+    # indoor line-of-sight captures have; configs/*rff_zigbee.py use K in [2, 20].
     los_k_factor: tuple[float, float] | None = None
     los_rms_delay_ns: tuple[float, float] = (10.0, 50.0)
     pa_model: str = "rapp"
@@ -359,35 +363,64 @@ class RFSplit:
     def __len__(self) -> int:
         return len(self.device)
 
+    def to_dataset(self, name: str, n_device_classes: int) -> ArrayData:
+        """The fixed set as :class:`ArrayData`: observations x, factors (device, channel)
+        with sizes (``n_device_classes``, 2)."""
+        factors = np.stack([self.device, self.channel], 1)
+        return ArrayData(name, self.x, factors, ("device", "channel"),
+                         (n_device_classes, len(CHANNELS)))
+
 
 SPLITS = ("known_los", "known_multipath", "unseen_los", "unseen_multipath")
+# (known devices?, channel) of every split; ``train`` is the line-of-sight training set.
+SPLIT_KINDS = {"train": (True, LOS), "known_los": (True, LOS),
+               "known_multipath": (True, MULTIPATH), "unseen_los": (False, LOS),
+               "unseen_multipath": (False, MULTIPATH)}
 
 
-def make_splits(sim: ZigbeeSimulator, n_known: int, n_train_per_device: int,
-                n_test_per_device: int, seed: int = 1) -> dict[str, RFSplit]:
-    """``train`` (known devices, line of sight) and the four test splits of :data:`SPLITS`.
+def make_split(sim: ZigbeeSimulator, name: str, n_known: int, n_per_device: int,
+               seed: int = 1) -> RFSplit:
+    """One split of :data:`SPLIT_KINDS`: ``n_per_device`` captures of each of its devices.
 
-    Devices 0..n_known-1 are known (seen in training), the rest unseen.
+    Devices 0..n_known-1 are known (seen in training), the rest unseen. Split ``name``
+    draws from ``default_rng([seed, i])`` (i its position in :data:`SPLIT_KINDS`), so a
+    split is the same whether it is made alone or with the others.
     """
     if not 0 < n_known < sim.n_devices:
         raise DataError(f"n_known={n_known} must be in 1..{sim.n_devices - 1} "
                         f"(the simulator has {sim.n_devices} devices)")
-    rng = np.random.default_rng(seed)
-    known, unseen = np.arange(n_known), np.arange(n_known, sim.n_devices)
-
-    def split(devices, channel, per_device):
-        device = np.repeat(devices, per_device)
-        ch = np.full(device.size, channel)
-        return RFSplit(sim.observations(device, ch, rng), device, ch)
-
-    return {"train": split(known, LOS, n_train_per_device),
-            "known_los": split(known, LOS, n_test_per_device),
-            "known_multipath": split(known, MULTIPATH, n_test_per_device),
-            "unseen_los": split(unseen, LOS, n_test_per_device),
-            "unseen_multipath": split(unseen, MULTIPATH, n_test_per_device)}
+    if name not in SPLIT_KINDS:
+        raise DataError(f"split {name!r} is not known; accepted: {', '.join(SPLIT_KINDS)}")
+    known, channel = SPLIT_KINDS[name]
+    rng = np.random.default_rng([seed, list(SPLIT_KINDS).index(name)])
+    devices = np.arange(n_known) if known else np.arange(n_known, sim.n_devices)
+    device = np.repeat(devices, n_per_device)
+    ch = np.full(device.size, channel)
+    return RFSplit(sim.observations(device, ch, rng), device, ch)
 
 
-@register_dataset("rf_zigbee")
+def make_splits(sim: ZigbeeSimulator, n_known: int, n_train_per_device: int,
+                n_test_per_device: int, seed: int = 1) -> dict[str, RFSplit]:
+    """``train`` (known devices, line of sight) and the four test splits of :data:`SPLITS`."""
+    return {name: make_split(sim, name, n_known,
+                             n_train_per_device if name == "train" else n_test_per_device, seed)
+            for name in SPLIT_KINDS}
+
+
+def zigbee_config(n_symbols: int = 8, samples_per_chip: int = 5, pa_model: str = "rapp",
+                  los_k_factor=(), los_rms_delay_ns=(10.0, 50.0)) -> ZigbeeConfig:
+    """:class:`ZigbeeConfig` from dataset options; ``los_k_factor`` () or None: line of
+    sight is AWGN only, a range (lo, hi): line-of-sight captures get a Rician channel."""
+    los_k = tuple(los_k_factor) if los_k_factor else None
+    for key, value in (("los_k_factor", los_k), ("los_rms_delay_ns", tuple(los_rms_delay_ns))):
+        if value is not None and (len(value) != 2 or not 0 <= value[0] <= value[1]):
+            raise DataError(f"rf_zigbee: {key}={list(value)}; accepted: a range [lo, hi] with "
+                            "0 <= lo <= hi (los_k_factor=[] for AWGN-only line of sight)")
+    return ZigbeeConfig(n_symbols=n_symbols, samples_per_chip=samples_per_chip,
+                        pa_model=pa_model, los_k_factor=los_k,
+                        los_rms_delay_ns=tuple(los_rms_delay_ns))
+
+
 class ZigbeeRF(GroundTruthData):
     """Simulated ZigBee RF fingerprints as ground-truth data.
 
@@ -400,11 +433,12 @@ class ZigbeeRF(GroundTruthData):
     factor_names = ("device", "channel")
 
     def __init__(self, n_devices: int = 16, n_known: int = 12, n_symbols: int = 8,
-                 samples_per_chip: int = 5, pa_model: str = "rapp", seed: int = 0):
+                 samples_per_chip: int = 5, pa_model: str = "rapp", seed: int = 0,
+                 los_k_factor=(), los_rms_delay_ns=(10.0, 50.0)):
         if not 0 < n_known <= n_devices:
             raise DataError(f"rf_zigbee: n_known={n_known} must be in 1..n_devices={n_devices}")
-        config = ZigbeeConfig(n_symbols=n_symbols, samples_per_chip=samples_per_chip,
-                              pa_model=pa_model)
+        config = zigbee_config(n_symbols, samples_per_chip, pa_model, los_k_factor,
+                               los_rms_delay_ns)
         self.simulator = ZigbeeSimulator(n_devices, config, seed)
         self.n_known = n_known
         self.factor_sizes = (n_devices, len(CHANNELS))
@@ -414,6 +448,31 @@ class ZigbeeRF(GroundTruthData):
         factors = np.asarray(factors, np.int64)
         self.check_factors(factors)
         return self.simulator.observations(factors[:, 0], factors[:, 1], rng)
+
+
+@register_dataset("rf_zigbee")
+def rf_zigbee(split: str = "", n_per_device: int = 500, split_seed: int = 1,
+              **options) -> GroundTruthData:
+    """``rf_zigbee`` with fresh draws (:class:`ZigbeeRF`, ``split=""``), or one fixed split
+    of :func:`make_split` as :class:`ArrayData` (``split=train``: the line-of-sight
+    training captures of the known devices, the set DR-RFF trains on).
+
+    A split's device factor has ``n_known`` values for ``train`` and ``known_*`` splits,
+    ``n_devices`` for ``unseen_*``; its channel factor 2. ``options`` are those of
+    :class:`ZigbeeRF` (the devices come from ``seed``, the captures from ``split_seed``).
+    """
+    sim_data = ZigbeeRF(**options)
+    if not split:
+        return sim_data
+    if split not in SPLIT_KINDS:
+        raise DataError(f"rf_zigbee: split={split!r}; accepted: '' (fresh draws), "
+                        + ", ".join(map(repr, SPLIT_KINDS)))
+    if n_per_device < 1:
+        raise DataError(f"rf_zigbee: n_per_device={n_per_device}; accepted: an integer >= 1")
+    sim, n_known = sim_data.simulator, sim_data.n_known
+    classes = n_known if SPLIT_KINDS[split][0] else sim.n_devices
+    return make_split(sim, split, n_known, n_per_device, split_seed).to_dataset(
+        f"rf_zigbee:{split}", classes)
 
 
 # --------------------------------------------------------------------------- real captures
@@ -561,7 +620,7 @@ def _rf_sigmf(spec: str, length: int = 1280, label_key: str = "core:label") -> A
 
 __all__ = [
     "CHANNELS", "DeviceImpairments", "ImpairmentRanges", "RFCaptures", "RFSplit", "SPLITS",
-    "ZigbeeConfig", "ZigbeeRF", "ZigbeeSimulator", "add_awgn", "apply_channel", "draw_devices",
-    "exponential_pdp", "iq_imbalance", "iq_to_real", "load_npz_captures", "load_sigmf",
-    "make_splits", "multipath_taps", "oqpsk_preamble", "phase_sync", "power_amplifier",
-    "rapp", "rms_delay", "saleh", "transmit"]
+    "SPLIT_KINDS", "ZigbeeConfig", "ZigbeeRF", "ZigbeeSimulator", "add_awgn", "apply_channel",
+    "draw_devices", "exponential_pdp", "iq_imbalance", "iq_to_real", "load_npz_captures",
+    "load_sigmf", "make_split", "make_splits", "multipath_taps", "oqpsk_preamble", "phase_sync",
+    "power_amplifier", "rapp", "rf_zigbee", "rms_delay", "saleh", "transmit", "zigbee_config"]

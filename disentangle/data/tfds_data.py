@@ -66,8 +66,14 @@ class TFDSData(GroundTruthData):
         first = self.source[0][self.image_key]
         self._scale = 1.0 if first.max() <= 1 else 1.0 / 255.0
 
+    finite = True  # evaluation draws stored rows without replacement (read_rows)
+
     def __len__(self) -> int:
         return len(self.source)
+
+    def read_rows(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Factors int [n, K] and observations float32 [n, *observation_shape] of stored rows."""
+        return self._read(rows)
 
     def _read(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         records = [self.source[int(i)] for i in rows]

@@ -39,7 +39,8 @@ correlations (:func:`conv_grad_taps`). :class:`PhaseGradConv` (a subclass of ``n
 uses it through ``jax.custom_vjp`` in place of XLA:CPU's input-dilated convolution, and
 computes the kernel gradient of multi-channel layers as one space-to-depth matmul
 (:func:`s2d_kernel_grad`). Both directions share :func:`phase_sum`. Timings:
-docs/performance.md.
+docs/performance.md. These are the ``phase`` layers of :mod:`disentangle.backend`: the
+conv64 networks use them on XLA:CPU, the stock flax layers elsewhere.
 """
 
 from __future__ import annotations

@@ -13,12 +13,19 @@ between the two ROC points whose FPR - FNR changes sign.
 Closed set: argmax accuracy of the classifier head on known devices. For unseen devices,
 which the head has no class for, accuracy is nearest-centroid by cosine similarity after
 enrolling a random half of each device's captures (the other half is classified).
+
+:func:`score_splits` scores a trained model's F on the test splits of
+``disentangle.data.rf.make_splits``.
 """
 
 from __future__ import annotations
 
+import jax
+import jax.numpy as jnp
 import numpy as np
 from scipy.stats import rankdata
+
+from disentangle import xla_options
 
 
 def roc_auc(scores: np.ndarray, labels: np.ndarray) -> float:
@@ -92,3 +99,29 @@ def evaluate_split(z: np.ndarray, logits: np.ndarray | None, device: np.ndarray,
            else enrolled_accuracy(z, device))
     return {"auc": roc_auc(scores, same), "eer": equal_error_rate(scores, same),
             "accuracy": acc, "roc": (fpr, tpr)}
+
+
+@xla_options.jit_apply
+def _forward(f, x: jax.Array) -> tuple[jax.Array, jax.Array]:
+    return f(x)
+
+
+def fingerprints(f, x: np.ndarray, batch_size: int = 256) -> tuple[np.ndarray, np.ndarray]:
+    """Fingerprints z [n, E] and cosine logits [n, K] of x [n, T, 2] by the fingerprint
+    extractor ``f`` (a model's ``.f``), in batches."""
+    zs, ls = [], []
+    for i in range(0, len(x), batch_size):
+        z, logits = _forward(f, jnp.asarray(x[i : i + batch_size]))
+        zs.append(np.asarray(z))
+        ls.append(np.asarray(logits))
+    return np.concatenate(zs), np.concatenate(ls)
+
+
+def score_splits(f, splits: dict) -> dict[str, dict]:
+    """:func:`evaluate_split` of every split (name -> ``RFSplit``); splits whose name starts
+    with ``known`` are scored with the head's accuracy, the others by enrolment."""
+    out = {}
+    for name, split in splits.items():
+        z, logits = fingerprints(f, split.x)
+        out[name] = evaluate_split(z, logits, split.device, known=name.startswith("known"))
+    return out

@@ -1,0 +1,82 @@
+"""What the workbench does differently per JAX backend (one home for that choice).
+
+Code written for one backend is used only where it was measured to pay. On XLA:CPU:
+
+- the conv64 networks use the ``phase`` layers of :mod:`disentangle.nn.subpixel`
+  (:class:`~disentangle.nn.subpixel.PhaseGradConv`,
+  :class:`~disentangle.nn.subpixel.SubPixelConvTranspose`: transposed convolutions and
+  strided-convolution gradients computed by phases, custom VJPs): the conv64 beta-VAE
+  train step ran 4.8x faster than with the stock layers under the same options on 2 cores
+  (``benchmarks/train_step.py``, ``jax`` / ``jax_stock``; docs/performance.md);
+- programs are compiled with XLA:CPU options (:mod:`disentangle.xla_options`).
+
+On GPU and TPU the networks use the ``stock`` layers, ``nnx.Conv`` and
+``nnx.ConvTranspose`` (cuDNN's and XLA's own transposed convolutions and gradients; the
+phase layers were never measured there), and programs are plain ``jax.jit``.
+
+Both layer kinds are the same modules with the same parameters (the phase layers subclass
+the stock ones: same ``kernel [kh, kw, C_in, C_out]`` and ``bias [C_out]`` at the same
+paths, same initialisation, same map), so a checkpoint written on one backend restores on
+the other. ``DISENTANGLE_LAYERS=phase|stock`` overrides the layer kind (tests,
+benchmarks, an A/B run on an accelerator); it is read when a network is built.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+
+import jax
+
+from disentangle.errors import UserError
+
+LAYERS_ENV = "DISENTANGLE_LAYERS"
+LAYER_KINDS = ("phase", "stock")
+
+
+def cpu_tuned(backend: str | None = None) -> bool:
+    """The workbench's XLA:CPU code paths apply: ``backend`` (default: JAX's default
+    backend) is ``'cpu'``."""
+    return (backend or jax.default_backend()) == "cpu"
+
+
+def layer_kind(backend: str | None = None) -> str:
+    """``'phase'`` or ``'stock'``: ``$DISENTANGLE_LAYERS`` if set, else ``'phase'`` on CPU
+    and ``'stock'`` on other backends."""
+    value = os.environ.get(LAYERS_ENV, "")
+    if value:
+        return _checked(value, f"{LAYERS_ENV} (environment variable)")
+    return "phase" if cpu_tuned(backend) else "stock"
+
+
+def _checked(kind: str, source: str) -> str:
+    if kind not in LAYER_KINDS:
+        raise UserError(f"{source}={kind!r}; accepted: {', '.join(LAYER_KINDS)} (unset: the "
+                        "backend's default, 'phase' on CPU, 'stock' elsewhere)")
+    return kind
+
+
+@contextlib.contextmanager
+def use_layers(kind: str):
+    """Networks built inside this block use layer ``kind`` (sets ``$DISENTANGLE_LAYERS``)."""
+    saved = os.environ.get(LAYERS_ENV)
+    os.environ[LAYERS_ENV] = _checked(kind, "use_layers kind")
+    try:
+        yield
+    finally:
+        if saved is None:
+            del os.environ[LAYERS_ENV]
+        else:
+            os.environ[LAYERS_ENV] = saved
+
+
+def conv_layers(kind: str | None = None) -> tuple[type, type]:
+    """``(Conv, ConvTranspose)`` classes of layer ``kind`` (default :func:`layer_kind`);
+    both take ``nnx.Conv`` / ``nnx.ConvTranspose``'s constructor arguments."""
+    from flax import nnx
+
+    from disentangle.nn.subpixel import PhaseGradConv, SubPixelConvTranspose
+
+    layers = {"phase": (PhaseGradConv, SubPixelConvTranspose),
+              "stock": (nnx.Conv, nnx.ConvTranspose)}
+    return layers[_checked(kind, "layer kind") if kind else layer_kind()]

@@ -1,0 +1,302 @@
+"""The study harness: modes, seeds, 95 % intervals, verdicts, results.json and report.md.
+
+A study module keeps only its science: a :class:`Study` with its modes, a function that
+runs one seed and returns its figures, and its claims. ``harness.main(STUDY)`` does the
+rest, the same way for every study::
+
+    python -m experiments.NAME --quick|--cpu|--full [--out DIR] [--seeds 0,1,2] [key=value ...]
+
+- ``--quick``: minutes, to see that it works; ``--cpu``: at most an hour on 2 cores and
+  large enough to test the claims (its results are committed under ``results/NAME/``);
+  ``--full``: the paper's scale.
+- ``key=value`` arguments replace the mode's settings (values parsed as Python literals,
+  else kept as strings), e.g. ``steps=500``; the command is recorded in results.json.
+- Each seed's figures are written to ``OUT/seeds/SEED.json`` when that seed finishes, so a
+  killed study resumes at the first unfinished seed (and the trainer resumes the runs of
+  that seed from their checkpoints).
+- Every figure is reported as the mean over seeds with a two-sided 95 % Student-t
+  interval, ``mean +- t_{0.975, n-1} s / sqrt(n)`` (s: sample std, ddof 1).
+- Every claim is judged **holds**, **does not hold** or **inconclusive** from intervals
+  (see :func:`greater` and :func:`at_least`), next to the paper's own figure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import dataclasses
+import json
+import math
+import shlex
+import sys
+import time
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from scipy import stats
+
+MODES = ("quick", "cpu", "full")
+HOLDS, FAILS, INCONCLUSIVE = "holds", "does not hold", "inconclusive"
+
+
+# ----------------------------------------------------------------------------- statistics
+def interval(values: Sequence[float], level: float = 0.95) -> dict[str, Any]:
+    """Mean and two-sided Student-t interval of ``values`` (NaN bounds for n < 2)."""
+    v = np.asarray([x for x in values if x is not None and np.isfinite(x)], np.float64)
+    n = len(v)
+    if n == 0:
+        return {"mean": math.nan, "low": math.nan, "high": math.nan, "n": 0, "values": []}
+    mean = float(v.mean())
+    if n < 2:
+        low = high = math.nan
+    else:
+        half = float(stats.t.ppf(0.5 + level / 2, n - 1) * v.std(ddof=1) / math.sqrt(n))
+        low, high = mean - half, mean + half
+    return {"mean": mean, "low": low, "high": high, "n": n, "values": v.tolist()}
+
+
+@dataclasses.dataclass(frozen=True)
+class Verdict:
+    """A claim's verdict with the interval it was decided from."""
+
+    verdict: str
+    evidence: str
+    interval: dict[str, Any]
+
+
+def _decide(iv: dict[str, Any], threshold: float, what: str) -> Verdict:
+    if iv["n"] >= 2 and iv["low"] > threshold:
+        verdict = HOLDS
+    elif iv["n"] >= 2 and iv["high"] < threshold:
+        verdict = FAILS
+    else:
+        verdict = INCONCLUSIVE
+    return Verdict(verdict, f"{what}: {fmt_interval(iv)} (n={iv['n']}) vs {threshold:g}", iv)
+
+
+def greater(figures: Mapping[str, Sequence[float]], a: str, b: str, margin: float = 0.0,
+            paired: bool = True) -> Verdict:
+    """Claim ``a > b + margin``: holds if the 95 % interval of the difference lies above
+    ``margin``, does not hold if it lies below, else inconclusive. ``paired``: the
+    difference is taken seed by seed (both figures from the same seeds), else the two
+    samples' means are compared with Welch's interval."""
+    if a not in figures or b not in figures:
+        return Verdict(INCONCLUSIVE, f"{a} or {b}: not measured", interval([]))
+    xa, xb = np.asarray(figures[a], float), np.asarray(figures[b], float)
+    if paired:
+        iv = interval((xa - xb).tolist())
+    else:
+        iv = _welch(xa, xb)
+    return _decide(iv, margin, f"{a} - {b}")
+
+
+def at_least(figures: Mapping[str, Sequence[float]], a: str, threshold: float) -> Verdict:
+    """Claim ``a >= threshold`` (e.g. an AUC the paper reports), decided from a's interval."""
+    if a not in figures:
+        return Verdict(INCONCLUSIVE, f"{a}: not measured", interval([]))
+    return _decide(interval(figures[a]), threshold, a)
+
+
+def greater_than_all(figures: Mapping[str, Sequence[float]], a: str, others: Sequence[str],
+                     paired: bool = True) -> Verdict:
+    """Claim ``a > b`` for every ``b`` in ``others``: holds if it holds against each, does
+    not hold if it fails against any, else inconclusive."""
+    verdicts = [greater(figures, a, b, paired=paired) for b in others if b in figures]
+    if not verdicts or a not in figures:
+        return Verdict(INCONCLUSIVE, f"{a}: no figures to compare", interval([]))
+    worst = min(verdicts, key=lambda v: v.interval["low"] if v.interval["n"] >= 2
+                else -math.inf)
+    if all(v.verdict == HOLDS for v in verdicts):
+        verdict = HOLDS
+    elif any(v.verdict == FAILS for v in verdicts):
+        verdict = FAILS
+    else:
+        verdict = INCONCLUSIVE
+    return Verdict(verdict, "; ".join(v.evidence for v in verdicts), worst.interval)
+
+
+def _welch(xa: np.ndarray, xb: np.ndarray, level: float = 0.95) -> dict[str, Any]:
+    xa, xb = xa[np.isfinite(xa)], xb[np.isfinite(xb)]
+    na, nb = len(xa), len(xb)
+    mean = float(xa.mean() - xb.mean())
+    if na < 2 or nb < 2:
+        return {"mean": mean, "low": math.nan, "high": math.nan, "n": min(na, nb), "values": []}
+    va, vb = xa.var(ddof=1) / na, xb.var(ddof=1) / nb
+    se = math.sqrt(va + vb)
+    df = (va + vb) ** 2 / (va**2 / (na - 1) + vb**2 / (nb - 1)) if se > 0 else na + nb - 2
+    half = float(stats.t.ppf(0.5 + level / 2, df) * se)
+    return {"mean": mean, "low": mean - half, "high": mean + half, "n": min(na, nb),
+            "values": []}
+
+
+def fmt_interval(iv: Mapping[str, Any], digits: int = 3) -> str:
+    if iv["n"] == 0:
+        return "n/a"
+    if not np.isfinite(iv["low"]):
+        return f"{iv['mean']:.{digits}f}"
+    return f"{iv['mean']:.{digits}f} [{iv['low']:.{digits}f}, {iv['high']:.{digits}f}]"
+
+
+# ----------------------------------------------------------------------------- studies
+@dataclasses.dataclass(frozen=True)
+class Claim:
+    """One of the paper's claims: how to judge it from the seeds' figures.
+
+    ``judge(figures)`` gets ``figure name -> list of per-seed values`` and returns a
+    :class:`Verdict` (use :func:`greater` / :func:`at_least`).
+    """
+
+    name: str
+    statement: str
+    paper: str  # the paper's own figure or wording
+    judge: Callable[[Mapping[str, Sequence[float]]], Verdict]
+
+
+@dataclasses.dataclass(frozen=True)
+class Study:
+    """A study: its modes (each a settings dict with at least ``seeds``), the run of one
+    seed ``run_seed(settings, seed, workdir) -> {figure: float}``, its claims and
+    optional ``notes(results) -> markdown`` (diagnostics, extra tables) and
+    ``plots(results, out) -> paths`` (small figures, linked from the report)."""
+
+    name: str
+    title: str
+    paper: str
+    modes: Mapping[str, Mapping[str, Any]]
+    run_seed: Callable[[Mapping[str, Any], int, Path], Mapping[str, float]]
+    claims: Sequence[Claim] = ()
+    notes: Callable[[dict], str] | None = None
+    plots: Callable[[dict, Path], Sequence[Path]] | None = None  # (results, out) -> files
+    runtime: Mapping[str, str] = dataclasses.field(default_factory=dict)  # mode -> text
+
+
+def run(study: Study, mode: str, out: Path, seeds: Sequence[int] | None = None,
+        command: str = "", overrides: Mapping[str, Any] | None = None) -> dict:
+    """Run (or resume) ``study`` in ``mode`` into ``out`` with the mode's settings updated by
+    ``overrides``; writes and returns the results."""
+    if mode not in study.modes:
+        from disentangle.errors import UserError
+
+        raise UserError(f"study {study.name!r} has no mode {mode!r}; accepted: "
+                        f"{', '.join(study.modes)}")
+    settings = dict(study.modes[mode])
+    unknown = sorted(set(overrides or ()) - set(settings))
+    if unknown:
+        from disentangle.errors import UserError
+
+        raise UserError(f"study {study.name!r} mode {mode!r} has no setting {unknown[0]!r}; "
+                        f"accepted: {', '.join(sorted(settings))}")
+    settings.update(overrides or {})
+    seeds = list(settings["seeds"] if seeds is None else seeds)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "seeds").mkdir(exist_ok=True)
+    per_seed: dict[int, dict[str, float]] = {}
+    started = time.time()
+    for seed in seeds:
+        path = out / "seeds" / f"{seed}.json"
+        if path.exists():
+            per_seed[seed] = json.loads(path.read_text())["figures"]
+            print(f"[{study.name}] seed {seed}: done earlier ({path})", flush=True)
+            continue
+        t0 = time.time()
+        print(f"[{study.name}] seed {seed} ({mode})", flush=True)
+        figures = {k: float(v) for k, v in study.run_seed(settings, seed, out / f"seed{seed}")
+                   .items()}
+        path.write_text(json.dumps({"seed": seed, "seconds": time.time() - t0,
+                                    "figures": figures}, indent=1))
+        per_seed[seed] = figures
+    names = sorted({k for f in per_seed.values() for k in f})
+    # Seed-aligned lists (NaN where a seed has no such figure), so that paired differences
+    # pair the same seeds; intervals ignore the NaNs.
+    figures = {k: [per_seed[s].get(k, math.nan) for s in seeds] for k in names}
+    claims = []
+    for claim in study.claims:
+        v = claim.judge(figures)
+        claims.append({"name": claim.name, "statement": claim.statement, "paper": claim.paper,
+                       "verdict": v.verdict, "evidence": v.evidence, "interval": v.interval})
+    results = {"study": study.name, "title": study.title, "paper": study.paper, "mode": mode,
+               "command": command, "seeds": seeds, "settings": _jsonable(settings),
+               "seconds_this_call": time.time() - started,
+               "figures": {k: interval(v) for k, v in figures.items()},
+               "per_seed": {str(s): per_seed[s] for s in seeds}, "claims": claims}
+    if study.plots is not None:
+        results["plots"] = [str(Path(p).relative_to(out)) for p in study.plots(results, out)]
+    (out / "results.json").write_text(json.dumps(results, indent=1, default=_json_default))
+    (out / "report.md").write_text(report_md(study, results))
+    return results
+
+
+def report_md(study: Study, results: dict) -> str:
+    """The study's report: what was run, the claims' verdicts, then every figure."""
+    lines = [f"# {study.title} ({results['mode']})", "", f"Paper: {study.paper}", "",
+             f"Command: `{results['command']}`" if results["command"] else "",
+             f"Seeds: {', '.join(map(str, results['seeds']))}. Figures are means over seeds "
+             "with 95 % Student-t intervals.", ""]
+    if results["claims"]:
+        lines += ["## Claims", "", "| claim | verdict | ours | paper |", "|---|---|---|---|"]
+        for c in results["claims"]:
+            lines.append(f"| {c['statement']} | **{c['verdict']}** | {c['evidence']} | "
+                         f"{c['paper']} |")
+        lines.append("")
+    lines += ["## Figures", "", "| figure | mean [95 % interval] | per seed |", "|---|---|---|"]
+    for name, iv in results["figures"].items():
+        per = ", ".join(f"{x:.3g}" for x in iv["values"])
+        lines.append(f"| {name} | {fmt_interval(iv)} | {per} |")
+    if study.notes is not None:
+        lines += ["", study.notes(results)]
+    for path in results.get("plots", ()):
+        lines += ["", f"![{path}]({path})"]
+    return "\n".join(lines) + "\n"
+
+
+def _jsonable(value: Any) -> Any:
+    return json.loads(json.dumps(value, default=_json_default))
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, tuple | set):
+        return list(value)
+    if dataclasses.is_dataclass(value):
+        return dataclasses.asdict(value)
+    return str(value)
+
+
+def main(study: Study, argv: Sequence[str] | None = None) -> int:
+    """The command line of every study (see the module docstring)."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = argparse.ArgumentParser(prog=f"python -m experiments.{study.name}",
+                                     description=study.title)
+    group = parser.add_mutually_exclusive_group(required=True)
+    for mode in study.modes:
+        group.add_argument(f"--{mode}", dest="mode", action="store_const", const=mode,
+                           help=study.runtime.get(mode, ""))
+    parser.add_argument("--out", type=Path, default=None,
+                        help="output directory (default runs/NAME_MODE)")
+    parser.add_argument("--seeds", default=None,
+                        help="comma-separated seeds instead of the mode's own")
+    parser.add_argument("settings", nargs="*", metavar="key=value",
+                        help="replace a setting of the mode (e.g. steps=500)")
+    args = parser.parse_args(argv)
+    overrides = {}
+    for item in args.settings:
+        key, sep, text = item.partition("=")
+        if not sep:
+            parser.error(f"{item!r} is not of the form key=value")
+        try:
+            overrides[key] = ast.literal_eval(text)
+        except (ValueError, SyntaxError):
+            overrides[key] = text
+    out = args.out or Path("runs") / f"{study.name}_{args.mode}"
+    seeds = None if args.seeds is None else [int(s) for s in args.seeds.split(",") if s]
+    command = shlex.join(["python", "-m", f"experiments.{study.name}", *argv])
+    results = run(study, args.mode, out, seeds, command, overrides)
+    for c in results["claims"]:
+        print(f"{c['name']}: {c['verdict']} ({c['evidence']})")
+    print(f"wrote {out / 'results.json'} and {out / 'report.md'}")
+    return 0

@@ -1,0 +1,88 @@
+"""The study harness: intervals, verdicts, resume and the files it writes."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+
+from experiments import harness
+
+
+def test_interval_is_the_student_t_interval():
+    iv = harness.interval([1.0, 2.0, 3.0, 4.0])
+    # mean 2.5, s = sqrt(5/3), t_{0.975, 3} = 3.182446305
+    half = 3.182446305284263 * math.sqrt(5 / 3) / 2
+    assert iv["mean"] == pytest.approx(2.5)
+    assert iv["low"] == pytest.approx(2.5 - half, rel=1e-9)
+    assert iv["high"] == pytest.approx(2.5 + half, rel=1e-9)
+    one = harness.interval([0.7])
+    assert one["mean"] == 0.7 and math.isnan(one["low"]) and one["n"] == 1
+
+
+def test_verdicts_from_intervals():
+    figs = {"a": [0.80, 0.82, 0.81], "b": [0.70, 0.71, 0.69], "c": [0.5, 0.9, 0.1]}
+    assert harness.greater(figs, "a", "b").verdict == harness.HOLDS
+    assert harness.greater(figs, "b", "a").verdict == harness.FAILS
+    assert harness.greater(figs, "c", "b").verdict == harness.INCONCLUSIVE
+    assert harness.greater(figs, "a", "b", margin=0.2).verdict == harness.FAILS
+    assert harness.at_least(figs, "a", 0.75).verdict == harness.HOLDS
+    assert harness.at_least(figs, "b", 0.75).verdict == harness.FAILS
+    assert harness.at_least({"a": [0.9]}, "a", 0.5).verdict == harness.INCONCLUSIVE  # n = 1
+
+
+def test_welch_difference_matches_scipy():
+    from scipy import stats
+
+    a, b = np.array([1.0, 2.0, 4.0, 3.5]), np.array([0.1, 0.4, 0.2])
+    iv = harness._welch(a, b)
+    res = stats.ttest_ind(a, b, equal_var=False).confidence_interval(0.95)
+    assert iv["low"] == pytest.approx(res.low) and iv["high"] == pytest.approx(res.high)
+
+
+def test_run_writes_results_and_resumes_finished_seeds(tmp_path):
+    calls = []
+
+    def run_seed(settings, seed, workdir):
+        calls.append(seed)
+        return {"ours": settings["base"] + 0.01 * seed, "theirs": 0.5}
+
+    study = harness.Study(
+        name="toy", title="Toy study", paper="Nobody (2026)",
+        modes={"quick": {"seeds": (0, 1, 2), "base": 0.9}},
+        run_seed=run_seed,
+        claims=[harness.Claim("ours_better", "ours beats theirs", "0.95 vs 0.50",
+                              lambda f: harness.greater(f, "ours", "theirs"))])
+    res = harness.run(study, "quick", tmp_path, command="python -m experiments.toy --quick")
+    assert calls == [0, 1, 2]
+    assert res["claims"][0]["verdict"] == harness.HOLDS
+    saved = json.loads((tmp_path / "results.json").read_text())
+    assert saved["figures"]["ours"]["mean"] == pytest.approx(0.91)
+    assert saved["seeds"] == [0, 1, 2] and saved["command"].endswith("--quick")
+    report = (tmp_path / "report.md").read_text()
+    assert "**holds**" in report and "0.95 vs 0.50" in report
+    # A rerun (e.g. after a kill) does not run finished seeds again; new seeds run.
+    harness.run(study, "quick", tmp_path, seeds=[0, 1, 2, 3])
+    assert calls == [0, 1, 2, 3]
+
+
+def test_greater_than_all_needs_every_comparison():
+    figs = {"q": [0.8, 0.81, 0.82], "a": [0.5, 0.52, 0.51], "b": [0.79, 0.83, 0.80],
+            "c": [0.9, 0.91, 0.92]}
+    assert harness.greater_than_all(figs, "q", ["a"]).verdict == harness.HOLDS
+    assert harness.greater_than_all(figs, "q", ["a", "b"]).verdict == harness.INCONCLUSIVE
+    assert harness.greater_than_all(figs, "q", ["a", "b", "c"]).verdict == harness.FAILS
+
+
+def test_settings_overrides_from_the_command_line(tmp_path):
+    seen = []
+    study = harness.Study(name="toy", title="Toy", paper="-",
+                          modes={"quick": {"seeds": (0,), "steps": 10, "name": "a"}},
+                          run_seed=lambda s, seed, w: seen.append(dict(s)) or {"x": 1.0})
+    harness.main(study, ["--quick", "--out", str(tmp_path), "steps=3", "name=b"])
+    assert seen[0]["steps"] == 3 and seen[0]["name"] == "b"
+    assert "steps=3" in json.loads((tmp_path / "results.json").read_text())["command"]
+    with pytest.raises(Exception, match="has no setting 'stepz'"):
+        harness.main(study, ["--quick", "--out", str(tmp_path / "b"), "stepz=3"])

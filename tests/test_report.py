@@ -1,0 +1,33 @@
+"""The report a person reads first: what was trained, who led, metrics over steps."""
+
+from __future__ import annotations
+
+import re
+
+from disentangle import train as train_lib
+from disentangle.evaluation import evaluate_run
+from disentangle.report import write_report
+
+
+def test_report_opens_with_what_was_trained_and_who_led(make_config, tmp_path):
+    for name, method, seed in (("ae-seed0", "ae", 0), ("beta_vae-seed0", "beta_vae", 0),
+                               ("beta_vae-seed1", "beta_vae", 1)):
+        config = make_config(method, steps=4, **{"train.seed": seed, "eval.every": 2,
+                                                 "eval.every_samples": 300})
+        train_lib.train_and_evaluate(config, tmp_path / name, progress=False)
+        evaluate_run(tmp_path / name, num_samples=300, names=["infomec", "mig"],
+                     verbose=False)
+    html_path, md_path = write_report(tmp_path)
+    md = md_path.read_text()
+    order = [md.index(h) for h in ("## What was trained", "## Which method led", "## Scores",
+                                   "## Metrics during training", "## Members")]
+    assert order == sorted(order)
+    # The leader sentence names the best group's mean over seeds.
+    lead = re.search(r"- InfoM: (\w+) leads with ([0-9.]+)", md)
+    assert lead is not None
+    assert (tmp_path / "metrics_over_steps.png").exists()
+    assert "metrics_over_steps.png" in md and "## beta_vae: traversals and NMI" in md
+    assert "NMI between each factor" in md  # captions say what a figure shows
+    page = html_path.read_text()
+    assert '{"' not in page and "<pre>" not in page  # no raw JSON
+    assert page.count("data:image/png;base64,") >= 4
