@@ -4,20 +4,25 @@ The paper's claim: K learned potential flows give traversals that each change fe
 ground-truth factors (and are more distinct) than moving one latent at a time. This study
 trains a beta-VAE and a QLAE on procedural dSprites with the workbench trainer, then for
 each backbone computes linear traversals (data quantiles / codebook values) and trains
-potential flows on the frozen decoder, and scores all of them with one factor predictor
-(``disentangle.methods.factor_predictor.model``): per traversal the top factor and its share of
-the change (purity); per method the mean purity and the number of distinct factors covered.
+potential flows on the frozen decoder (the run ``<backbone>/flow`` of
+``configs/potential_flow.py``), and scores all of them with one factor predictor
+(``configs/factor_predictor.py``): per traversal the top factor and its share of the
+change (purity); per method the mean purity and the number of distinct factors covered.
+
+Matched lengths (issue 17): flows have H = 10 (two-sided traversals of H/2 = 5 trained
+steps each way, 11 frames) and the linear traversals 11 steps; the flows' step size is
+scaled so that their mean end-to-end latent displacement equals the linear traversals'
+(the mean 2-98 % quantile range of the latents in use; codebook range for QLAE).
 
     python -m experiments.potential_flows --quick --out runs/potential_flows_quick
     python -m experiments.potential_flows --full --out runs/potential_flows
 
-Quick mode (a few minutes on an idle 2-core machine; longer under load): MLP backbones
-(``mlp_small``, Adam 1e-3) of 1,500 steps, K = 8 potentials, H = 6 flow steps, 300 flow
-steps at Adam 1e-3 (the paper's 1e-4 needs far more steps), factor predictor 3,000 steps
-(cached; a cached one trained longer is reused). Full mode: the configs'
+Quick mode: MLP backbones (``mlp_small``, Adam 1e-3) of 1,500 steps, K = 8 potentials,
+H = 10, 200 flow steps at Adam 1e-3 (the paper's 1e-4 needs far more steps), factor
+predictor 1,000 steps (a finished one in the cache trained at least as long is reused; the
+docs' predictor figures are for 3,000 steps). Full mode: the configs'
 30k-step backbones, K = 16, H = 10, 5,000 flow steps at Adam 1e-4, predictor 8,000 steps;
-estimated 4-5 h on 2 idle CPU cores (two conv backbones ~1 h each, flows 40-80 min each
-at 0.5-1 s/step, predictor ~25 CPU-min; not measured end to end), minutes on a GPU.
+estimated 4-5 h on 2 idle CPU cores (not measured end to end), minutes on a GPU.
 
 Writes ``OUT/results.json`` (all scores, per traversal and per method) and
 ``OUT/report.md`` (the side-by-side table and the verdict).
@@ -26,19 +31,18 @@ Writes ``OUT/results.json`` (all scores, per traversal and per method) and
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import time
 from pathlib import Path
 
 from disentangle import config as config_lib
 from disentangle.cache import cache_dir
-from disentangle.methods.potential_flow.model import PotentialFlowConfig
 from disentangle.traverse.runner import TraverseOptions
 
 MEASURES = ("tv", "expected")
 ACTIVE_THRESHOLD = {"tv": 0.25, "expected": 0.1}
 REPO_ROOT = Path(__file__).resolve().parent.parent
+METHODS = ("linear", "flow")
 
 BACKBONES = {"beta_vae": "configs/beta_vae_dsprites.py", "qlae": "configs/qlae_dsprites.py"}
 
@@ -47,15 +51,19 @@ SETTINGS = {
         "backbone_overrides": {"model.network": "mlp_small", "train.learning_rate": 1e-3,
                                "train.steps": 1500, "train.log_every": 100,
                                "train.checkpoint_every": 500},
-        "flow": dict(num_potentials=8, num_steps=6, train_steps=300, learning_rate=1e-3,
-                     batch_size=16, log_every=25, checkpoint_every=100),
-        "predictor_steps": 3000, "num_seeds": 8, "num_codes": 2000,
+        "flow_overrides": {"model.num_potentials": 8, "model.num_steps": 10,
+                           "train.steps": 200, "train.learning_rate": 1e-3,
+                           "train.batch_size": 16, "train.log_every": 25,
+                           "train.checkpoint_every": 100},
+        "predictor_steps": 1000, "num_seeds": 8, "num_codes": 2000, "num_steps": 11,
     },
     "full": {
         "backbone_overrides": {},
-        "flow": dict(num_potentials=16, num_steps=10, train_steps=5000, learning_rate=1e-4,
-                     batch_size=32, log_every=100, checkpoint_every=500),
-        "predictor_steps": 8000, "num_seeds": 6, "num_codes": 5000,
+        "flow_overrides": {"model.num_potentials": 16, "model.num_steps": 10,
+                           "train.steps": 5000, "train.learning_rate": 1e-4,
+                           "train.batch_size": 32, "train.log_every": 100,
+                           "train.checkpoint_every": 500},
+        "predictor_steps": 8000, "num_seeds": 6, "num_codes": 5000, "num_steps": 11,
     },
 }
 
@@ -80,7 +88,8 @@ def train_backbones(out: Path, overrides: dict, log) -> dict[str, Path]:
 
 def summary_row(result: dict) -> dict:
     keys = ("mean_purity", "num_active", "num_traversals", "factors_covered", "covered",
-            "mean_factors_changed", "classifier_accuracy", "mean_latent_move", "seconds")
+            "mean_factors_changed", "classifier_accuracy", "num_frames", "traversal_length",
+            "step_size", "seconds")
     return {k: result.get(k) for k in keys}
 
 
@@ -91,8 +100,13 @@ def write_report(out: Path, results: dict) -> None:
         "",
         f"Mode: `{results['mode']}`. Backbones trained on procedural dSprites with the "
         "workbench trainer; potential flows trained on each frozen decoder "
-        f"(K = {results['flow']['num_potentials']}, H = {results['flow']['num_steps']}, "
-        f"{results['flow']['train_steps']} steps, Adam {results['flow']['learning_rate']:g}).",
+        f"(K = {results['flow']['num_potentials']}, H = {results['flow']['num_steps']}: "
+        f"two-sided traversals of H/2 trained steps; {results['flow']['train_steps']} steps, "
+        f"Adam {results['flow']['learning_rate']:g}, classifier pairs "
+        f"`{results['flow']['classifier_pairs']}`). Lengths matched: linear traversals have "
+        f"{results['linear']['num_steps']} steps (codebook models: one per codebook value), "
+        "and the flows' step size is scaled so that their mean end-to-end latent "
+        "displacement equals the linear traversals' (columns `frames` and `length`).",
         "",
         "Scores from the factor predictor. Change of factor k along a traversal, summed over "
         "steps: `tv` = total-variation distance between consecutive predicted distributions "
@@ -109,15 +123,16 @@ def write_report(out: Path, results: dict) -> None:
             "",
             f"### Measure `{measure}`",
             "",
-            "| backbone | traversal | mean purity | active / all | factors covered | "
-            "mean factors changed (share >= 0.2) | pair-classifier acc. |",
-            "|---|---|---|---|---|---|---|",
+            "| backbone | traversal | frames | length | mean purity | active / all | "
+            "factors covered | mean factors changed (share >= 0.2) | pair-classifier acc. |",
+            "|---|---|---|---|---|---|---|---|---|",
         ]
         for backbone, methods in results[key].items():
             for method, r in methods.items():
                 clf = r.get("classifier_accuracy")
                 lines.append(
-                    f"| {backbone} | {method} | {r['mean_purity']:.3f} | {r['num_active']} / "
+                    f"| {backbone} | {method} | {r['num_frames']} | "
+                    f"{r['traversal_length']:.2f} | {r['mean_purity']:.3f} | {r['num_active']} / "
                     f"{r['num_traversals']} | {r['factors_covered']} "
                     f"({', '.join(r['covered'])}) | {r['mean_factors_changed']:.2f} | "
                     f"{'-' if clf is None else f'{clf:.3f}'} |")
@@ -158,14 +173,14 @@ def write_report(out: Path, results: dict) -> None:
     ]
     lines += [f"- {v}" for v in results["verdict"]]
     lines += ["", "Figures: `runs/<backbone>/figures/traversal_linear.png|gif` and "
-              "`traversal_potential_flow.png|gif`.", ""]
+              "`traversal_flow.png|gif`.", ""]
     (out / "report.md").write_text("\n".join(lines))
 
 
 def verdict(scores: dict, measure: str) -> list[str]:
     out = []
     for backbone, m in scores.items():
-        lin, pf = m.get("linear"), m.get("potential_flow")
+        lin, pf = m.get("linear"), m.get("flow")
         if not lin or not pf:
             continue
         diff = pf["mean_purity"] - lin["mean_purity"]
@@ -180,7 +195,77 @@ def verdict(scores: dict, measure: str) -> list[str]:
     return out
 
 
+def traverse_backbones(runs: dict[str, Path], options: TraverseOptions, log) -> dict:
+    """(backbone, method) -> (Traversals, info) for every backbone run and both methods."""
+    from disentangle.runs import load_run
+    from disentangle.traverse.runner import make_traversals
+
+    made = {}
+    for backbone, run_dir in runs.items():
+        run = load_run(run_dir)
+        for method in METHODS:
+            made[backbone, method] = make_traversals(run, method, options, log)
+            log(f"{backbone} {method}: traversals in {made[backbone, method][1]['seconds']:.0f}s")
+    return made
+
+
+def score_all(made: dict, predictor, log) -> dict:
+    """measure -> backbone -> method -> scores (info merged in)."""
+    from disentangle.traverse.score import score_traversals
+
+    by_measure: dict = {}
+    for (backbone, method), (traversals, info) in made.items():
+        for measure in MEASURES:
+            result = {**info, **score_traversals(predictor, traversals, measure,
+                                                 ACTIVE_THRESHOLD[measure])}
+            by_measure.setdefault(measure, {}).setdefault(backbone, {})[method] = result
+            log(f"{backbone} {method} [{measure}]: purity {result['mean_purity']:.3f}, "
+                f"covered {result['factors_covered']} ({', '.join(result['covered'])})")
+    return by_measure
+
+
+def run_study(mode: str, out: Path, predictor_cache: str, log=print) -> dict:
+    """Train (or reuse) backbones, flows and the predictor; return the results dict."""
+    from disentangle.methods.factor_predictor.model import train_factor_predictor
+    from disentangle.runs import load_run
+    from disentangle.traverse.runner import flow_config
+
+    settings = SETTINGS[mode]
+    began = time.time()
+    runs = train_backbones(out, settings["backbone_overrides"], log)
+    options = TraverseOptions(num_seeds=settings["num_seeds"], num_codes=settings["num_codes"],
+                              num_steps=settings["num_steps"],
+                              flow_overrides=tuple(settings["flow_overrides"].items()),
+                              match_lengths=True, predictor_steps=settings["predictor_steps"],
+                              cache_dir=predictor_cache, scale=2, progress=False)
+    made = traverse_backbones(runs, options, log)
+    predictor = train_factor_predictor(load_run(next(iter(runs.values()))).dataset,
+                                       cache_dir=predictor_cache,
+                                       steps=settings["predictor_steps"], log=log)
+    by_measure = score_all(made, predictor, log)
+    flow = flow_config(next(iter(runs.values())), options)
+    return {
+        "mode": mode,
+        "flow": {**flow.model.to_dict(), "base_run": "<backbone>",
+                 "train_steps": flow.train.steps, "learning_rate": flow.train.learning_rate,
+                 "batch_size": flow.train.batch_size},
+        "linear": {"num_steps": options.num_steps, "quantiles": list(options.quantiles)},
+        "active_threshold": ACTIVE_THRESHOLD,
+        "factor_predictor": predictor.accuracy,
+        "summary": {b: {m: summary_row(r) for m, r in ms.items()}
+                    for b, ms in by_measure["tv"].items()},
+        "scores": by_measure["tv"],
+        "scores_expected": by_measure["expected"],
+        "summary_expected": {b: {m: summary_row(r) for m, r in ms.items()}
+                             for b, ms in by_measure["expected"].items()},
+        "verdict": verdict(by_measure["tv"], "tv") + verdict(by_measure["expected"], "expected"),
+        "seconds": time.time() - began,
+    }
+
+
 def main(argv=None) -> int:
+    from disentangle.traverse.runner import write_scores
+
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     mode = parser.add_mutually_exclusive_group(required=True)
     mode.add_argument("--quick", action="store_true")
@@ -189,62 +274,16 @@ def main(argv=None) -> int:
     parser.add_argument("--cache-dir", default=str(cache_dir()),
                         help="factor-predictor cache")
     args = parser.parse_args(argv)
-    name = "quick" if args.quick else "full"
-    settings = SETTINGS[name]
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     log = lambda msg: print(msg, flush=True)
-    began = time.time()
-
-    from disentangle.methods.factor_predictor.model import train_factor_predictor
-    from disentangle.runs import load_run
-    from disentangle.traverse.runner import make_traversals, write_scores
-    from disentangle.traverse.score import score_traversals
-
-    runs = train_backbones(out, settings["backbone_overrides"], log)
-    flow = PotentialFlowConfig(**settings["flow"])
-    options = TraverseOptions(num_seeds=settings["num_seeds"], num_codes=settings["num_codes"],
-                              flow=flow, predictor_steps=settings["predictor_steps"],
-                              cache_dir=args.cache_dir, scale=2)
-    made = {}
-    for backbone, run_dir in runs.items():
-        run = load_run(run_dir)
-        for method in ("linear", "potential-flow"):
-            made[backbone, method] = make_traversals(
-                run.model, run.dataset, method, options, run.figures, run_dir / "potential_flow",
-                log)
-            log(f"{backbone} {method}: traversals in {made[backbone, method][1]['seconds']:.0f}s")
-    # The factor predictor comes last so a cached one trained meanwhile can be reused.
-    predictor = train_factor_predictor(run.dataset, cache_dir=args.cache_dir,
-                                       steps=settings["predictor_steps"], log=log)
-    scores: dict = {}
-    by_measure: dict = {}
-    for (backbone, method), (traversals, info) in made.items():
-        for measure in MEASURES:
-            result = {**info, **score_traversals(predictor, traversals, measure,
-                                                 ACTIVE_THRESHOLD[measure])}
-            by_measure.setdefault(measure, {}).setdefault(backbone, {})[
-                method.replace("-", "_")] = result
-            log(f"{backbone} {method} [{measure}]: purity {result['mean_purity']:.3f}, "
-                f"covered {result['factors_covered']} ({', '.join(result['covered'])})")
-        write_scores(runs[backbone], method, by_measure["tv"][backbone][method.replace("-", "_")])
-    scores = by_measure["tv"]
-    results = {
-        "mode": name,
-        "flow": dataclasses.asdict(flow),
-        "active_threshold": ACTIVE_THRESHOLD,
-        "factor_predictor": predictor.accuracy,
-        "summary": {b: {m: summary_row(r) for m, r in ms.items()} for b, ms in scores.items()},
-        "scores": scores,
-        "scores_expected": by_measure["expected"],
-        "summary_expected": {b: {m: summary_row(r) for m, r in ms.items()}
-                             for b, ms in by_measure["expected"].items()},
-        "verdict": verdict(scores, "tv") + verdict(by_measure["expected"], "expected"),
-        "seconds": time.time() - began,
-    }
+    results = run_study("quick" if args.quick else "full", out, args.cache_dir, log)
+    for backbone, methods in results["scores"].items():
+        for method, result in methods.items():
+            write_scores(out / "runs" / backbone, method, result)
     (out / "results.json").write_text(json.dumps(results, indent=2))
     write_report(out, results)
-    log(f"wrote {out / 'results.json'} and {out / 'report.md'} in {time.time() - began:.0f}s")
+    log(f"wrote {out / 'results.json'} and {out / 'report.md'} in {results['seconds']:.0f}s")
     return 0
 
 

@@ -41,6 +41,11 @@ TINY: dict[str, tuple[str, dict]] = {
     "dr_rff": ("configs/dr_rff_zigbee.py", DR_RFF),
     "ml_rff": ("configs/ml_rff_zigbee.py", RF),
     "ml_rff_awgn": ("configs/ml_rff_awgn_zigbee.py", RF),
+    "factor_predictor": ("configs/factor_predictor.py", {"train.batch_size": 8}),
+    "potential_flow": ("configs/potential_flow.py", {
+        "model.base_run": "{base}", "model.num_potentials": 2, "model.num_steps": 4,
+        "model.hidden": 8, "model.time_features": 4, "model.classifier_network": "mlp_small",
+        "model.laplacian": "hutchinson", "model.num_probes": 1, "train.batch_size": 4}),
 }
 STEPS = {"train.steps": 4, "train.checkpoint_every": 2, "train.log_every": 1}
 

@@ -1,6 +1,7 @@
-"""Potential flows (Song et al., ICML 2023): the flow, the pair classifier, training and resume."""
+"""Potential flows (Song et al., ICML 2023): the flow, the pair classifier, the
+classifier's consecutive pairs, and training through the one trainer with exact resume."""
 
-import json
+from pathlib import Path
 
 import jax
 import jax.numpy as jnp
@@ -9,15 +10,24 @@ import optax
 import pytest
 from flax import nnx
 
-from disentangle.methods.base import DataSpec, Method, Representation
+from disentangle.config import apply_overrides, load_config
+from disentangle.errors import ConfigError
+from disentangle.methods.base import Method, Representation
 from disentangle.methods.potential_flow.model import (
     PairClassifier,
     PotentialFlow,
-    PotentialFlowConfig,
+    PotentialFlows,
+    classifier_accuracy,
+    classifier_pairs,
     flow_codes,
-    load_potential_flow,
-    train_potential_flow,
+    flow_traversals,
+    matched_step_size,
+    traversal_length,
 )
+from disentangle.runs import load_run
+from disentangle.train import read_log, train_and_evaluate
+
+CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 
 SHAPE = (8, 8, 1)
 
@@ -42,9 +52,15 @@ def test_flow_steps_are_potential_gradients_and_move_codes():
         np.testing.assert_allclose(traj[i + 1] - traj[i], num, atol=2e-3)
     moved = np.linalg.norm(np.asarray(traj[-1] - traj[0]), axis=-1)
     assert moved.min() > 1e-3
-    # The two potentials move the same code differently.
-    codes = flow_codes(pot, np.asarray(z0[:1]), 3)  # [1, K, H+1, L]
+    # The two potentials move the same code differently; traversals are two-sided:
+    # frame T is the seed, frames T+i follow the flow, frames T-i the flow with step -1.
+    codes = flow_codes(pot, np.asarray(z0[:1]), 3)  # [1, K, 2T+1, L]
+    assert codes.shape == (1, 2, 7, 3)
     assert np.linalg.norm(codes[0, 0, -1] - codes[0, 1, -1]) > 1e-3
+    np.testing.assert_allclose(codes[0, :, 3], np.repeat(np.asarray(z0[:1]), 2, 0))
+    np.testing.assert_allclose(codes[0, 0, 3:], np.asarray(traj[:, 0]), atol=1e-5)
+    back = pot.flow(z0[:1], k[:1], 3, -1.0)
+    np.testing.assert_allclose(codes[0, 0, 3::-1], np.asarray(back[:, 0]), atol=1e-5)
     # Bounded potential: |u| <= A.
     assert float(jnp.abs(pot.potential(100 * z0[0], jnp.asarray(0.0), 0))) <= 1.0
 
@@ -78,8 +94,31 @@ def test_pair_classifier_learns_a_separable_case():
     assert accuracy > 0.95
 
 
+def test_consecutive_pairs_are_consecutive_steps_mirrored_half_the_time():
+    """Issue 17: (z_{t+1}, z_{t+2}) at t in 0..T-2, or its mirror (2z_0 - z_{t+2},
+    2z_0 - z_{t+1}) with probability 1/2; 'endpoints' gives (z_0, z_T)."""
+    horizon, n, dim = 5, 4000, 3
+    traj = jnp.asarray(np.random.default_rng(1).normal(size=(horizon + 1, n, dim)), jnp.float32)
+    za, zb = (np.asarray(a) for a in classifier_pairs(traj, "consecutive", jax.random.key(0)))
+    traj = np.asarray(traj)
+    forward = (za[None] == traj[1:horizon]).all(-1) & (zb[None] == traj[2:]).all(-1)
+    mirror_a, mirror_b = 2 * traj[0][None] - traj[2:], 2 * traj[0][None] - traj[1:horizon]
+    mirrored = (np.isclose(za[None], mirror_a).all(-1) & np.isclose(zb[None], mirror_b).all(-1))
+    # Every pair is exactly one of the 2 (T - 1) allowed (t, mirror) choices ...
+    np.testing.assert_array_equal(forward.sum(0) + mirrored.sum(0), 1)
+    # ... each about equally often (t uniform on 0..T-2, mirror with probability 1/2).
+    counts = np.concatenate([forward.sum(1), mirrored.sum(1)]) / n
+    np.testing.assert_allclose(counts, 1 / (2 * (horizon - 1)), atol=0.03)
+    # Consecutive steps are one flow step apart: the same displacement either way.
+    a, b = classifier_pairs(jnp.asarray(traj), "endpoints", jax.random.key(0))
+    np.testing.assert_array_equal(np.asarray(a), traj[0])
+    np.testing.assert_array_equal(np.asarray(b), traj[-1])
+    with pytest.raises(ConfigError, match="classifier_pairs"):
+        classifier_pairs(jnp.asarray(traj), "ends", jax.random.key(0))
+
+
 class LinearDecoderModel(Method):
-    """G(z) = W z reshaped to 8x8x1 logits; encode is a fixed projection."""
+    """G(z) = W z reshaped to 8x8x1 logits; encode takes the first two pixels."""
 
     def __init__(self):
         self.latent_dim = 2
@@ -95,27 +134,108 @@ class LinearDecoderModel(Method):
         return (z @ self.w[...]).reshape(z.shape[0], *SHAPE)
 
 
+class RecordingClassifier(nnx.Module):
+    """Stores the image pairs it is shown (a host callback, so it works under jit)."""
+
+    def __init__(self, num_potentials):
+        self.seen = []
+        self.num_potentials = num_potentials
+
+    def __call__(self, x, x_after):
+        jax.debug.callback(lambda a, b: self.seen.append((np.asarray(a), np.asarray(b))),
+                           x, x_after)
+        return jnp.zeros((x.shape[0], self.num_potentials))
+
+
+def test_the_objective_shows_the_classifier_images_of_consecutive_steps():
+    """The images the classifier gets in the objective are G of consecutive flow steps."""
+    flows = PotentialFlows(LinearDecoderModel(), SHAPE, num_potentials=3, num_steps=8,
+                           hidden=8, time_features=4, classifier_network="mlp_small",
+                           laplacian="hutchinson", num_probes=1, rngs=nnx.Rngs(0))
+    flows.classifier = RecordingClassifier(3)
+    z0 = jnp.asarray(np.random.default_rng(0).normal(size=(24, 2)), jnp.float32)
+    k = jnp.asarray(np.arange(24) % 3)
+    loss, terms = jax.jit(lambda z, kk: flows.flow_loss(z, kk, jax.random.key(3)))(z0, k)
+    assert np.isfinite(float(loss)) and set(terms) >= {"classification", "pde", "ic", "change"}
+    (x, x_after), = flows.classifier.seen
+    traj = np.asarray(jax.jit(lambda z, kk: flows.potentials.flow(z, kk, flows.horizon))(z0, k))
+    image = lambda z: np.asarray(jax.nn.sigmoid(flows.base.decode(jnp.asarray(z))))
+    candidates = [(image(traj[t + 1]), image(traj[t + 2])) for t in range(flows.horizon - 1)]
+    candidates += [(image(2 * traj[0] - traj[t + 2]), image(2 * traj[0] - traj[t + 1]))
+                   for t in range(flows.horizon - 1)]
+    match = [np.isclose(x, a, atol=1e-5).all((1, 2, 3)) & np.isclose(x_after, b, atol=1e-5)
+             .all((1, 2, 3)) for a, b in candidates]
+    assert np.all(np.any(match, axis=0))  # every pair is one of them
+    assert not np.all(match[0])  # and not always the same one
+
+
+def test_length_matching_reaches_the_target():
+    pot = PotentialFlow(3, num_potentials=2, hidden=16, time_features=4, rngs=nnx.Rngs(0))
+    seeds = np.random.default_rng(0).normal(size=(4, 3)).astype(np.float32)
+    base = traversal_length(flow_codes(pot, seeds, 2))
+    step = matched_step_size(pot, seeds, 2, 3 * base)
+    assert step > 1.5
+    np.testing.assert_allclose(traversal_length(flow_codes(pot, seeds, 2, step)), 3 * base,
+                               rtol=0.02)
+
+
+def _tiny_base_run(root: Path) -> Path:
+    """An AE with an MLP on an 8x8 npz dataset, trained 4 steps."""
+    rng = np.random.default_rng(0)
+    factors = np.array([(a, b) for a in range(4) for b in range(4)] * 4)
+    images = np.zeros((len(factors), 8, 8, 1), np.uint8)
+    images[np.arange(len(factors)), :4, 2 * factors[:, 0]] = 255
+    images[np.arange(len(factors)), 4:, 2 * factors[:, 1]] = 255
+    path = root / "toy.npz"
+    np.savez(path, images=images, factors=factors)
+    config = load_config(CONFIGS / "ae_dsprites.py", [
+        f"data.name=npz:{path}", "model.network=mlp_small", "model.latent_dim=3",
+        "train.steps=4", "train.batch_size=8", "train.log_every=2",
+        "train.checkpoint_every=4", "train.learning_rate=1e-3"])
+    del rng
+    return train_and_evaluate(config, root / "base", progress=False)
+
+
+def _tiny_flow_config(base: Path, steps: int):
+    config = load_config(CONFIGS / "potential_flow.py")
+    apply_overrides(config, [
+        ("data.name", load_run(base).config.data.name), ("model.base_run", str(base)),
+        ("model.num_potentials", 2), ("model.num_steps", 4), ("model.hidden", 8),
+        ("model.time_features", 4), ("model.classifier_network", "mlp_small"),
+        ("model.laplacian", "hutchinson"), ("model.num_probes", 1),
+        ("train.batch_size", 4), ("train.steps", steps), ("train.log_every", 1),
+        ("train.checkpoint_every", 2), ("train.learning_rate", 3e-3)])
+    return config
+
+
 @pytest.mark.slow
-def test_training_runs_logs_checkpoints_and_resumes(tmp_path):
-    model = LinearDecoderModel()
-    codes = np.random.default_rng(0).normal(size=(64, 2)).astype(np.float32)
-    config = PotentialFlowConfig(num_potentials=2, num_steps=3, hidden=16, time_features=4,
-                                 learning_rate=3e-3, batch_size=16, train_steps=6, log_every=2,
-                                 checkpoint_every=3, laplacian="hutchinson", num_probes=2)
-    before = np.asarray(model.w[...]).copy()
-    train_potential_flow(model, codes, SHAPE, config, tmp_path, log=None)
-    rows = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
-    assert [r["step"] for r in rows] == [2, 4, 6]
+def test_flow_run_trains_through_the_trainer_resumes_exactly_and_keeps_base_frozen(tmp_path):
+    base = _tiny_base_run(tmp_path)
+    base_params = jax.tree.map(np.asarray, nnx.state(load_run(base).model, nnx.Param))
+    whole = train_and_evaluate(_tiny_flow_config(base, 6), tmp_path / "whole", progress=False)
+    part = tmp_path / "part"
+    train_and_evaluate(_tiny_flow_config(base, 3), part, progress=False)
+    train_and_evaluate(_tiny_flow_config(base, 6), part, progress=False)  # extend from step 2
+    rows, again = read_log(whole), read_log(part)
+    assert [r["step"] for r in rows] == [r["step"] for r in again] == list(range(1, 7))
+    for r, a in zip(rows, again):
+        for term in ("loss", "classification", "pde", "ic", "change", "latent_moved"):
+            assert r[term] == a[term], (r["step"], term)
     assert all(np.isfinite(r["loss"]) for r in rows)
-    assert {"classification", "pde", "ic", "change", "accuracy"} <= set(rows[0])
-    np.testing.assert_array_equal(np.asarray(model.w[...]), before)  # decoder stays frozen
-    first = load_potential_flow(tmp_path, 2, SHAPE)
-    # Rerun with more steps: resumes from step 6, appends steps 8 and 10.
-    config.train_steps = 10
-    trained = train_potential_flow(model, codes, SHAPE, config, tmp_path, log=None)
-    rows = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
-    assert [r["step"] for r in rows] == [2, 4, 6, 8, 10]
-    again = load_potential_flow(tmp_path, 2, SHAPE)
-    np.testing.assert_allclose(again.potentials.w1[...], trained.potentials.w1[...])
-    assert not np.allclose(first.potentials.w1[...], again.potentials.w1[...])
-    assert DataSpec(SHAPE).observation_shape == SHAPE
+
+    run = load_run(whole)
+    flows = run.model
+    assert isinstance(flows, PotentialFlows) and run.step == 6
+    # The base parameters are in no group: unchanged, and not in the checkpoint.
+    after = jax.tree.map(np.asarray, nnx.state(flows.base, nnx.Param))
+    jax.tree.map(np.testing.assert_array_equal, base_params, after)
+    paths = [path for path, _ in nnx.state(flows, flows.param_groups()["flow"]).flat_state()]
+    assert paths and not any("base" in path for path in paths)
+    fresh = PotentialFlows.from_config(run.config.model, type("S", (), {
+        "observation_shape": run.dataset.observation_shape})(), nnx.Rngs(0))
+    assert not np.allclose(fresh.potentials.w1[...], flows.potentials.w1[...])
+    # Traversals and the classifier's accuracy from the restored run.
+    codes = np.random.default_rng(0).normal(size=(3, 3)).astype(np.float32)
+    tr = flow_traversals(flows, codes)
+    assert tr.images.shape == (3, 2, 5, 8, 8, 1) and tr.latents.shape == (3, 2, 5, 3)
+    assert 0.0 <= classifier_accuracy(flows, codes) <= 1.0

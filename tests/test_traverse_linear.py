@@ -91,3 +91,15 @@ def test_figures_have_the_grid_layout(tmp_path, channels):
     expected = np.round(np.clip(images[0, 0, 0], 0, 1) * 255)
     expected = np.repeat(expected, 3, -1) if channels == 1 else expected
     np.testing.assert_allclose(tile, expected, atol=1)
+
+
+def test_linear_length_averages_the_ranges_of_latents_in_use():
+    """Ranges 2, 4 and 0.1 (collapsed: below 10 % of 4): length (2 + 4) / 2 = 3."""
+    from disentangle.traverse.linear import linear_length
+
+    values = np.array([[-1.0, 0.0, 1.0], [3.0, 1.0, -1.0], [0.0, 0.05, 0.1]])
+    assert linear_length(values) == pytest.approx(3.0)
+    assert linear_length(values, min_share=0.0) == pytest.approx(6.1 / 3)
+    from disentangle.traverse.linear import mean_length
+
+    assert mean_length(np.array([2.0, 4.0, 0.1])) == pytest.approx(3.0)

@@ -45,6 +45,20 @@ def latent_ranges(model: Method, codes: np.ndarray | None, num_steps: int = 11,
     return np.quantile(np.asarray(codes, np.float64), q, axis=0).T.astype(np.float32)  # [L, S]
 
 
+def mean_length(lengths: np.ndarray, min_share: float = 0.1) -> float:
+    """Mean of the row lengths [rows] of at least ``min_share`` of the largest (collapsed
+    latents and stalled flows are left out)."""
+    lengths = np.asarray(lengths, np.float64)
+    return float(lengths[lengths >= min_share * lengths.max()].mean())
+
+
+def linear_length(values: np.ndarray, min_share: float = 0.1) -> float:
+    """Mean end-to-end displacement |v_j,S-1 - v_j,0| of the linear traversals of the
+    latents in use (:func:`mean_length`); ``values``: [L, S] from :func:`latent_ranges`."""
+    values = np.asarray(values, np.float64)
+    return mean_length(np.abs(values[:, -1] - values[:, 0]), min_share)
+
+
 def linear_codes(seed_codes: np.ndarray, values: np.ndarray) -> np.ndarray:
     """Codes of the traversals: seeds [s, L], values [L, S] -> [s, L (rows), S, L].
 

@@ -1,44 +1,57 @@
 """Latent traversals as potential flows (Song, Keller, Sebe, Welling; ICML 2023).
 
-K scalar potentials u_k(z, t) over the latent space of a frozen generator G (a trained
-method's decoder). A traversal of code z_0 along direction k is the gradient flow
+K scalar potentials u_k(z, t) over the latent space of a frozen generator G (the decoder
+of a trained run, ``model.base_run``). The flow of code z_0 along direction k is
 
-    z_{i+1} = z_i + grad_z u_k(z_i, i),   i = 0..H-1.
+    z_{i+1} = z_i + grad_z u_k(z_i, i),   i = 0..T-1,   T = H / 2,
 
-Each potential is an MLP of [z, emb(t)] (emb: sinusoidal features of t) with a bounded
-output u_k = A tanh(MLP_k(z, emb(t))) and smooth (SiLU) hidden units, so its Hessian exists.
-Training minimises
+and a traversal is two-sided, z_{-T}..z_0..z_T (H + 1 frames; the backward half descends
+the potential), as in the authors' code. Each potential is an MLP of [z, emb(t)] (emb:
+sinusoidal features of t) with a bounded output u_k = A tanh(MLP_k(z, emb(t))) and smooth
+(SiLU) hidden units, so its Hessian exists. The objective (``loss``), on start codes z_0
+drawn inside it (the base run's encoding ``encode(x).mean`` of the batch, or N(0, I)) and
+directions k ~ U{0..K-1}:
 
-    L = w_cls  CE(classifier(G(z_0), G(z_H)), k)               which potential moved it
+    L = w_cls  CE(classifier(G(z_a), G(z_b)), k)               which potential moved it
       + w_pde  mean (d^2u_k/dt^2 - c_k^2 laplacian_z u_k)^2     wave equation, speed c_k
       + w_ic   mean ||grad_z u_k(z_0, 0)||^2                    initial condition
       + w_chg  mean -log(eps + change)                          reward images changing
 
-with change = ||J_G(z_i) (z_{i+1} - z_i)|| / sqrt(pixels) (decoder JVP along the flow, at a
-random step i, in image space sigmoid(G)) or ||G(z_H) - G(z_0)|| / sqrt(pixels) ('difference').
-laplacian_z u = tr(Hessian) exactly, or by Hutchinson's estimator E_v[v^T H v] with
-Rademacher v (unbiased; H v by forward-over-reverse autodiff). c_k = exp(log_c_k) is
-learned. Adam 1e-4 for potentials and classifier (the paper's setting; overridable).
+Classifier pairs (``classifier_pairs``): 'consecutive' (the authors' code) shows two
+consecutive steps (z_a, z_b) = (z_{t+1}, z_{t+2}) at t ~ U{0..T-2}, with probability 1/2
+mirrored through z_0, (2 z_0 - z_{t+2}, 2 z_0 - z_{t+1}) (same latent displacement, on
+the other side); 'endpoints' shows (z_0, z_T). change = ||J_G(z_i) (z_{i+1} - z_i)|| /
+sqrt(pixels) (decoder JVP along the flow at a random step i, image space sigmoid(G)) or
+||G(z_T) - G(z_0)|| / sqrt(pixels) ('difference'). laplacian_z u = tr(Hessian) exactly, or
+by Hutchinson's estimator E_v[v^T H v] with Rademacher v (unbiased; H v by
+forward-over-reverse autodiff). c_k = exp(log_c_k) is learned. Potentials and classifier
+form one parameter group ``flow`` (Adam 1e-4 in the paper); the base run's parameters are
+in no group, so they stay frozen. Trained by :func:`disentangle.train.train_and_evaluate`
+(``configs/potential_flow.py``).
 """
 
 from __future__ import annotations
 
-import dataclasses
-import json
 import math
-import time
-from collections.abc import Callable
-from pathlib import Path
+from collections.abc import Callable, Sequence
 
 import jax
 import jax.numpy as jnp
+import ml_collections
 import numpy as np
 import optax
-import orbax.checkpoint as ocp
 from flax import nnx
 
 from disentangle import xla_options
-from disentangle.methods.base import Method
+from disentangle.errors import ConfigError
+from disentangle.methods.base import (
+    Batch,
+    DataSpec,
+    Method,
+    Representation,
+    Update,
+    register_model,
+)
 from disentangle.nn import build_encoder
 from disentangle.traverse.common import Traversals, decode_images
 
@@ -144,291 +157,289 @@ class PotentialFlow(nnx.Module):
         """grad_z u_k(z, t) for a batch: z [n, L], t [n], k [n] -> [n, L]."""
         return jax.vmap(jax.grad(self.potential, argnums=0))(z, t, k)
 
-    def flow(self, z0: jax.Array, k: jax.Array, num_steps: int) -> jax.Array:
-        """Trajectory z_0..z_H of z_{i+1} = z_i + grad u_k(z_i, i): [n, L] -> [H+1, n, L]."""
+    def flow(self, z0: jax.Array, k: jax.Array, num_steps: int,
+             step_size: float | jax.Array = 1.0) -> jax.Array:
+        """z_{i+1} = z_i + s grad_z u_k(z_i, i), i < num_steps: [n, L] -> [num_steps+1, n, L].
+
+        ``step_size`` s = 1 is the trained flow; s = -1 descends the potential (the
+        traversal's backward half); other s rescale the steps (length matching).
+        """
         zs = [z0]
         for i in range(num_steps):
             t = jnp.full(z0.shape[:1], float(i), z0.dtype)
-            zs.append(zs[-1] + self.velocity(zs[-1], t, k))
+            zs.append(zs[-1] + step_size * self.velocity(zs[-1], t, k))
         return jnp.stack(zs)
+
+    def traversal(self, z0: jax.Array, k: jax.Array, half_steps: int,
+                  step_size: float | jax.Array = 1.0) -> jax.Array:
+        """Two-sided traversal z_{-T}..z_0..z_T (T = half_steps): [n, L] -> [2T+1, n, L].
+
+        z_{+i} follow the flow with step s, z_{-i} the flow with step -s (as the reference
+        code's positive and negative directions).
+        """
+        forward = self.flow(z0, k, half_steps, step_size)
+        backward = self.flow(z0, k, half_steps, -step_size)
+        return jnp.concatenate([backward[:0:-1], forward])
 
 
 class PairClassifier(nnx.Module):
     """Which of K potentials turned image x into x': [n, *obs] x 2 -> logits [n, K].
 
-    The pair is stacked on the channel axis; the network is the dataset's encoder family.
+    The pair is stacked on the channel axis. ``network`` is an encoder of the registry;
+    '' picks conv64 for 64x64 images and mlp_small otherwise.
     """
 
-    def __init__(self, observation_shape, num_potentials: int, *, rngs: nnx.Rngs):
+    def __init__(self, observation_shape: Sequence[int], num_potentials: int,
+                 network: str = "", *, rngs: nnx.Rngs):
         shape = tuple(observation_shape)
-        if len(shape) == 3:
-            pair_shape, network = (*shape[:2], 2 * shape[2]), "conv64"
-            if shape[:2] != (64, 64):
-                network = "mlp_small"
-        else:
-            pair_shape, network = (*shape[:-1], 2 * shape[-1]), "mlp_small"
+        pair_shape = (*shape[:-1], 2 * shape[-1])
+        if not network:
+            network = "conv64" if len(shape) == 3 and shape[:2] == (64, 64) else "mlp_small"
         self.net = build_encoder(network, pair_shape, num_potentials, rngs)
 
     def __call__(self, x: jax.Array, x_after: jax.Array) -> jax.Array:
         return self.net(jnp.concatenate([x, x_after], axis=-1))
 
 
-class FlowModel(nnx.Module):
-    """The trainable part: potentials and the pair classifier."""
-
-    def __init__(self, latent_dim, observation_shape, config: PotentialFlowConfig, *,
-                 rngs: nnx.Rngs):
-        self.potentials = PotentialFlow(latent_dim, config.num_potentials, config.hidden,
-                                        config.time_features, config.output_scale,
-                                        config.init_speed, rngs=rngs)
-        self.classifier = PairClassifier(observation_shape, config.num_potentials, rngs=rngs)
+PAIRS = ("consecutive", "endpoints")
+STARTS = ("encoded", "prior")
+LAPLACIANS = ("exact", "hutchinson")
+CHANGES = ("jvp", "difference")
 
 
-@dataclasses.dataclass
-class PotentialFlowConfig:
-    """Settings of potential-flow training (defaults: the paper's VAE setting)."""
-
-    num_potentials: int = 16  # K
-    num_steps: int = 10  # H
-    hidden: int = 128
-    time_features: int = 16
-    output_scale: float = 1.0  # A in u = A tanh(.)
-    init_speed: float = 1.0
-    learning_rate: float = 1e-4  # Adam, potentials and classifier
-    batch_size: int = 32
-    train_steps: int = 5000
-    laplacian: str = "exact"  # or "hutchinson"
-    num_probes: int = 4  # Hutchinson probes per point
-    change: str = "jvp"  # or "difference"
-    weight_classification: float = 1.0
-    weight_pde: float = 1.0
-    weight_ic: float = 1.0
-    weight_change: float = 0.1
-    change_eps: float = 1e-3
-    seed: int = 0
-    log_every: int = 50
-    checkpoint_every: int = 500
-
-    def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict) -> PotentialFlowConfig:
-        names = {f.name for f in dataclasses.fields(cls)}
-        unknown = set(d) - names
-        if unknown:
-            from disentangle.errors import ConfigError
-            raise ConfigError(f"unknown potential-flow settings {sorted(unknown)}; "
-                              f"accepted: {sorted(names)}")
-        return cls(**d)
-
-
-# --------------------------------------------------------------------------------------
-# Loss and training.
-# --------------------------------------------------------------------------------------
-
-def flow_loss(flow: FlowModel, decode: Callable[[jax.Array], jax.Array], z0: jax.Array,
-              k: jax.Array, key: jax.Array, config: PotentialFlowConfig,
-              ) -> tuple[jax.Array, dict[str, jax.Array]]:
-    """The training objective on a batch of codes z0 [n, L] and directions k [n] int."""
-    n = z0.shape[0]
-    h = config.num_steps
-    pot = flow.potentials
-    key_t, key_i, key_pde, key_j = jax.random.split(key, 4)
-    traj = pot.flow(z0, k, h)  # [H+1, n, L]
-    image = lambda z: jax.nn.sigmoid(decode(z))  # G in image space [0, 1]
-    x0, x_end = image(traj[0]), image(traj[-1])
-    pixels = math.prod(x0.shape[1:])
-
-    # Classifier: which potential produced (G(z_0), G(z_H)).
-    logits = flow.classifier(x0, x_end)
-    classification = jnp.mean(optax.softmax_cross_entropy_with_integer_labels(logits, k))
-    accuracy = jnp.mean(jnp.argmax(logits, -1) == k)
-
-    # Wave equation at trajectory points (no gradient into the points) and random times.
-    step = jax.random.randint(key_i, (n,), 0, h + 1)
-    z_col = jax.lax.stop_gradient(traj[step, jnp.arange(n)])
-    t_col = jax.random.uniform(key_t, (n,), minval=0.0, maxval=float(h))
-    residual = batch_wave_residual(pot.potential, z_col, t_col, k, pot.speed[k],
-                                   config.laplacian, key_pde, config.num_probes)
-    pde = jnp.mean(jnp.square(residual))
-
-    # Initial condition: grad_z u_k(z_0, 0) = 0.
-    ic = jnp.mean(jnp.sum(jnp.square(pot.velocity(z0, jnp.zeros((n,)), k)), -1))
-
-    # Image change along the flow.
-    if config.change == "jvp":
-        i = jax.random.randint(key_j, (n,), 0, h)
-        z_i = traj[i, jnp.arange(n)]
-        dz = traj[i + 1, jnp.arange(n)] - z_i  # the flow step, grad u_k(z_i, i)
-        _, tangent = jax.jvp(image, (z_i,), (dz,))  # J_G(z_i) dz: [n, *obs]
-        change = jnp.sqrt(jnp.sum(jnp.square(tangent.reshape(n, -1)), -1) / pixels)
-    elif config.change == "difference":
-        change = jnp.sqrt(jnp.sum(jnp.square((x_end - x0).reshape(n, -1)), -1) / pixels)
-    else:
-        raise ValueError(f"change {config.change!r}: accepted values are 'jvp', 'difference'")
-    change_loss = -jnp.mean(jnp.log(config.change_eps + change))
-
-    loss = (config.weight_classification * classification + config.weight_pde * pde
-            + config.weight_ic * ic + config.weight_change * change_loss)
-    moved = jnp.mean(jnp.linalg.norm(traj[-1] - traj[0], axis=-1))
-    return loss, {"loss": loss, "classification": classification, "accuracy": accuracy,
-                  "pde": pde, "ic": ic, "change": jnp.mean(change), "latent_moved": moved,
-                  "speed_mean": jnp.mean(pot.speed)}
-
-
-def _checkpoint_manager(workdir: Path) -> ocp.CheckpointManager:
-    return ocp.CheckpointManager(
-        (workdir / "checkpoints").resolve(),
-        options=ocp.CheckpointManagerOptions(max_to_keep=2, create=True))
-
-
-def _trim_metrics(path: Path, last_step: int) -> None:
-    """Drop log lines past the restored step so a resumed run does not repeat steps."""
-    if not path.exists():
-        return
-    keep = [line for line in path.read_text().splitlines()
-            if line.strip() and json.loads(line).get("step", 0) <= last_step]
-    path.write_text("".join(line + "\n" for line in keep))
-
-
-def train_potential_flow(model: Method, codes: np.ndarray, observation_shape,
-                         config: PotentialFlowConfig, workdir: str | Path,
-                         log: Callable[[str], None] | None = print) -> FlowModel:
-    """Train potentials and classifier on a frozen ``model``'s decoder; resumable.
+def classifier_pairs(traj: jax.Array, mode: str, key: jax.Array) -> tuple[jax.Array, jax.Array]:
+    """The codes (z_a, z_b) [n, L] whose images the pair classifier sees.
 
     Args:
-      model: the trained method; only ``decode`` is used, never updated.
-      codes: float32 [n, L], encoded data (``encode(x).mean``); flows start from these.
-      observation_shape: the dataset's observation shape (for the classifier).
-      workdir: holds ``config.json``, ``metrics.jsonl`` and ``checkpoints/``; a rerun in the
-        same directory resumes from the latest checkpoint.
+      traj: flows z_0..z_T, [T+1, n, L].
+      mode: 'consecutive': (z_{t+1}, z_{t+2}), t ~ U{0..T-2} per example, mirrored with
+        probability 1/2 to (2 z_0 - z_{t+2}, 2 z_0 - z_{t+1}); 'endpoints': (z_0, z_T).
     """
-    log = log or (lambda msg: None)
-    workdir = Path(workdir)
-    workdir.mkdir(parents=True, exist_ok=True)
-    config_path = workdir / "config.json"
-    if config_path.exists():
-        stored = json.loads(config_path.read_text())
-        mismatch = {k: (v, getattr(config, k)) for k, v in stored.items()
-                    if k not in ("train_steps", "log_every", "checkpoint_every")
-                    and getattr(config, k, None) != v}
-        if mismatch:
-            from disentangle.errors import ConfigError
-            raise ConfigError(f"{workdir} holds a potential flow trained with other settings "
-                              f"(stored, requested): {mismatch}; use another directory")
-    config_path.write_text(json.dumps(config.to_dict(), indent=2))
-
-    flow = FlowModel(codes.shape[1], observation_shape, config, rngs=nnx.Rngs(config.seed))
-    optimizer = nnx.Optimizer(flow, optax.adam(config.learning_rate), wrt=nnx.Param)
-    manager = _checkpoint_manager(workdir)
-    start = 0
-    if manager.latest_step() is not None:
-        start = manager.latest_step()
-        restored = manager.restore(start, args=ocp.args.Composite(
-            flow=ocp.args.StandardRestore(nnx.state(flow, nnx.Param)),
-            optimizer=ocp.args.StandardRestore(nnx.state(optimizer, nnx.OptState))))
-        nnx.update(flow, restored["flow"])
-        nnx.update(optimizer, restored["optimizer"])
-        _trim_metrics(workdir / "metrics.jsonl", start)
-        log(f"potential flow: resumed from step {start} in {workdir}")
-
-    decode = model.decode
-
-    @xla_options.nnx_jit
-    def train_step(flow, optimizer, z0, k, key):
-        grad_fn = nnx.value_and_grad(
-            lambda f: flow_loss(f, decode, z0, k, key, config), has_aux=True)
-        (_, metrics), grads = grad_fn(flow)
-        optimizer.update(flow, grads)
-        return metrics
-
-    codes = np.asarray(codes, np.float32)
-    base = jax.random.key(config.seed)
-    began = time.time()
-    with open(workdir / "metrics.jsonl", "a") as metrics_file:
-        for step in range(start + 1, config.train_steps + 1):
-            key = jax.random.fold_in(base, step)
-            key_b, key_k, key_l = jax.random.split(key, 3)
-            idx = jax.random.randint(key_b, (config.batch_size,), 0, len(codes))
-            k = jax.random.randint(key_k, (config.batch_size,), 0, config.num_potentials)
-            metrics = train_step(flow, optimizer, jnp.asarray(codes)[idx], k, key_l)
-            if step % config.log_every == 0 or step == config.train_steps:
-                row = {"step": step, **{n: float(v) for n, v in metrics.items()},
-                       "seconds": time.time() - began}
-                metrics_file.write(json.dumps(row) + "\n")
-                metrics_file.flush()
-                log(f"potential flow: step {step}/{config.train_steps} "
-                    + " ".join(f"{n} {row[n]:.4g}" for n in
-                               ("loss", "classification", "accuracy", "pde", "ic", "change")))
-            if step % config.checkpoint_every == 0 or step == config.train_steps:
-                manager.save(step, args=ocp.args.Composite(
-                    flow=ocp.args.StandardSave(nnx.state(flow, nnx.Param)),
-                    optimizer=ocp.args.StandardSave(nnx.state(optimizer, nnx.OptState))))
-    manager.wait_until_finished()
-    manager.close()
-    return flow
+    if mode == "endpoints":
+        return traj[0], traj[-1]
+    if mode != "consecutive":
+        raise ConfigError(f"model.classifier_pairs={mode!r}; accepted: {', '.join(PAIRS)}")
+    horizon, n = traj.shape[0] - 1, traj.shape[1]
+    key_t, key_m = jax.random.split(key)
+    t = jax.random.randint(key_t, (n,), 0, horizon - 1)
+    rows = jnp.arange(n)
+    za, zb = traj[t + 1, rows], traj[t + 2, rows]
+    mirror = jax.random.bernoulli(key_m, 0.5, (n, 1))
+    z0 = traj[0]
+    return jnp.where(mirror, 2 * z0 - zb, za), jnp.where(mirror, 2 * z0 - za, zb)
 
 
-def load_potential_flow(workdir: str | Path, latent_dim: int, observation_shape) -> FlowModel:
-    """The trained FlowModel at the latest checkpoint of ``workdir``."""
-    workdir = Path(workdir)
-    config = PotentialFlowConfig.from_dict(json.loads((workdir / "config.json").read_text()))
-    flow = FlowModel(latent_dim, observation_shape, config, rngs=nnx.Rngs(config.seed))
-    manager = _checkpoint_manager(workdir)
-    step = manager.latest_step()
-    if step is None:
-        from disentangle.errors import UserError
-        raise UserError(f"{workdir} has no potential-flow checkpoint; train it first")
-    restored = manager.restore(step, args=ocp.args.Composite(
-        flow=ocp.args.StandardRestore(nnx.state(flow, nnx.Param))))
-    nnx.update(flow, restored["flow"])
-    manager.close()
-    return flow
+def _choice(name: str, value: str, accepted: Sequence[str]) -> str:
+    if value not in accepted:
+        raise ConfigError(f"model.{name}={value!r}; accepted: {', '.join(accepted)}")
+    return value
+
+
+@register_model("potential_flow")
+class PotentialFlows(Method):
+    """K potentials and the pair classifier on the frozen run ``base`` (see module doc).
+
+    ``encode``/``decode`` are the base run's, so the flow run traverses like its base.
+    """
+
+    def __init__(self, base: Method, observation_shape: Sequence[int], *,
+                 num_potentials: int = 16, num_steps: int = 10, hidden: int = 128,
+                 time_features: int = 16, output_scale: float = 1.0, init_speed: float = 1.0,
+                 classifier_network: str = "", laplacian: str = "exact", num_probes: int = 4,
+                 change: str = "jvp", change_eps: float = 1e-3,
+                 weight_classification: float = 1.0, weight_pde: float = 1.0,
+                 weight_ic: float = 1.0, weight_change: float = 0.1, start: str = "encoded",
+                 classifier_pairs: str = "consecutive", rngs: nnx.Rngs):
+        self.classifier_pairs = _choice("classifier_pairs", classifier_pairs, PAIRS)
+        self.start = _choice("start", start, STARTS)
+        self.laplacian = _choice("laplacian", laplacian, LAPLACIANS)
+        self.change = _choice("change", change, CHANGES)
+        least = 4 if classifier_pairs == "consecutive" else 2
+        if num_steps < least or num_steps % 2:
+            raise ConfigError(
+                f"model.num_steps={num_steps}: the traversal length H must be even and >= "
+                f"{least} (flows are trained over H/2 steps; consecutive pairs need H/2 >= 2)")
+        if num_potentials < 2:
+            raise ConfigError(f"model.num_potentials={num_potentials}; accepted: >= 2")
+        self.base = base
+        self.latent_dim = base.latent_dim
+        self.num_steps = int(num_steps)
+        self.num_probes = int(num_probes)
+        self.change_eps = float(change_eps)
+        self.weights = (float(weight_classification), float(weight_pde), float(weight_ic),
+                        float(weight_change))
+        self.potentials = PotentialFlow(base.latent_dim, num_potentials, hidden, time_features,
+                                        output_scale, init_speed, rngs=rngs)
+        self.classifier = PairClassifier(observation_shape, num_potentials, classifier_network,
+                                         rngs=rngs)
+
+    @property
+    def horizon(self) -> int:
+        """T = H / 2, the number of trained flow steps."""
+        return self.num_steps // 2
+
+    @classmethod
+    def from_config(cls, config: ml_collections.ConfigDict, spec: DataSpec, rngs: nnx.Rngs):
+        from disentangle.runs import load_run  # runs imports the trainer, which imports us
+
+        if not config.get("base_run"):
+            raise ConfigError("model.base_run is empty; name the trained run whose decoder the "
+                              "flows traverse, e.g. model.base_run=runs/beta_vae_dsprites")
+        base = load_run(config.base_run)
+        base_shape = tuple(base.dataset.observation_shape)
+        if base_shape != tuple(spec.observation_shape):
+            raise ConfigError(
+                f"model.base_run={config.base_run!r} was trained on {base.config.data.name!r} "
+                f"(observations {base_shape}) but this config's data section gives "
+                f"{tuple(spec.observation_shape)}; set data.name={base.config.data.name}")
+        keys = ("num_potentials", "num_steps", "hidden", "time_features", "output_scale",
+                "init_speed", "classifier_network", "laplacian", "num_probes", "change",
+                "change_eps", "weight_classification", "weight_pde", "weight_ic",
+                "weight_change", "start", "classifier_pairs")
+        settings = {k: config[k] for k in keys if k in config}
+        return cls(base.model, spec.observation_shape, **settings, rngs=rngs)
+
+    def param_groups(self):
+        return {"flow": nnx.All(nnx.Param, nnx.Not(nnx.PathContains("base")))}
+
+    def schedule(self, step: int) -> tuple[Update, ...]:
+        return (Update("flow", "loss"),)
+
+    def encode(self, x: jax.Array) -> Representation:
+        return self.base.encode(x)
+
+    def decode(self, z: jax.Array) -> jax.Array:
+        return self.base.decode(z)
+
+    def image(self, z: jax.Array) -> jax.Array:
+        """G in image space, sigmoid(decode(z)) in [0, 1] (the base decodes logits)."""
+        return jax.nn.sigmoid(self.base.decode(z))
+
+    def start_codes(self, x: jax.Array, key: jax.Array) -> jax.Array:
+        """z_0 [n, L]: ``encode(x).mean`` of the frozen base ('encoded') or N(0, I) ('prior')."""
+        if self.start == "prior":
+            return jax.random.normal(key, (x.shape[0], self.latent_dim), x.dtype)
+        return jax.lax.stop_gradient(self.base.encode(x).mean)
+
+    def loss(self, batch: Batch, key: jax.Array) -> tuple[jax.Array, dict[str, jax.Array]]:
+        key_z, key_k, key_loss = jax.random.split(key, 3)
+        z0 = self.start_codes(batch.x, key_z)
+        k = jax.random.randint(key_k, z0.shape[:1], 0, self.potentials.num_potentials)
+        return self.flow_loss(z0, k, key_loss)
+
+    def flow_loss(self, z0: jax.Array, k: jax.Array, key: jax.Array
+                  ) -> tuple[jax.Array, dict[str, jax.Array]]:
+        """The objective on start codes z0 [n, L] and directions k [n] int."""
+        n, horizon, pot = z0.shape[0], self.horizon, self.potentials
+        key_t, key_i, key_pde, key_j, key_pair = jax.random.split(key, 5)
+        traj = pot.flow(z0, k, horizon)  # [T+1, n, L]
+
+        # Classifier: which potential produced the pair.
+        za, zb = classifier_pairs(traj, self.classifier_pairs, key_pair)
+        logits = self.classifier(self.image(za), self.image(zb))
+        classification = jnp.mean(optax.softmax_cross_entropy_with_integer_labels(logits, k))
+        accuracy = jnp.mean(jnp.argmax(logits, -1) == k)
+
+        # Wave equation at trajectory points (no gradient into the points), random times.
+        step = jax.random.randint(key_i, (n,), 0, horizon + 1)
+        z_col = jax.lax.stop_gradient(traj[step, jnp.arange(n)])
+        t_col = jax.random.uniform(key_t, (n,), minval=0.0, maxval=float(horizon))
+        residual = batch_wave_residual(pot.potential, z_col, t_col, k, pot.speed[k],
+                                       self.laplacian, key_pde, self.num_probes)
+        pde = jnp.mean(jnp.square(residual))
+
+        # Initial condition: grad_z u_k(z_0, 0) = 0.
+        ic = jnp.mean(jnp.sum(jnp.square(pot.velocity(z0, jnp.zeros((n,)), k)), -1))
+
+        # Image change along the flow.
+        if self.change == "jvp":
+            i = jax.random.randint(key_j, (n,), 0, horizon)
+            z_i = traj[i, jnp.arange(n)]
+            dz = traj[i + 1, jnp.arange(n)] - z_i  # the flow step, grad u_k(z_i, i)
+            _, tangent = jax.jvp(self.image, (z_i,), (dz,))  # J_G(z_i) dz: [n, *obs]
+        else:
+            tangent = self.image(traj[-1]) - self.image(traj[0])
+        pixels = math.prod(tangent.shape[1:])
+        change = jnp.sqrt(jnp.sum(jnp.square(tangent.reshape(n, -1)), -1) / pixels)
+        change_loss = -jnp.mean(jnp.log(self.change_eps + change))
+
+        w_cls, w_pde, w_ic, w_chg = self.weights
+        loss = w_cls * classification + w_pde * pde + w_ic * ic + w_chg * change_loss
+        moved = jnp.mean(jnp.linalg.norm(traj[-1] - traj[0], axis=-1))
+        return loss, {"classification": classification, "accuracy": accuracy, "pde": pde,
+                      "ic": ic, "change": jnp.mean(change), "latent_moved": moved,
+                      "speed_mean": jnp.mean(pot.speed)}
 
 
 # --------------------------------------------------------------------------------------
-# Using a trained flow.
+# Using a trained flow (pure evaluation programs).
 # --------------------------------------------------------------------------------------
 
 @xla_options.jit_apply(static_argnums=3)
-def _trajectories(potentials: PotentialFlow, z0: jax.Array, k: jax.Array, num_steps: int):
-    return potentials.flow(z0, k, num_steps)
+def _traversal(potentials: PotentialFlow, z0: jax.Array, k: jax.Array, half_steps: int,
+               step_size: jax.Array) -> jax.Array:
+    return potentials.traversal(z0, k, half_steps, step_size)
 
 
-def flow_codes(potentials: PotentialFlow, seed_codes: np.ndarray, num_steps: int) -> np.ndarray:
-    """Codes along every flow from every seed: [s, L] -> float32 [s, K, H+1, L]."""
+def flow_codes(potentials: PotentialFlow, seed_codes: np.ndarray, half_steps: int,
+               step_size: float = 1.0) -> np.ndarray:
+    """Two-sided traversals of every direction from every seed: [s, L] -> [s, K, 2T+1, L]."""
     s, dim = seed_codes.shape
     kk = potentials.num_potentials
     z0 = jnp.repeat(jnp.asarray(seed_codes, jnp.float32), kk, axis=0)  # [s*K, L]
     k = jnp.tile(jnp.arange(kk), s)
-    traj = np.asarray(_trajectories(potentials, z0, k, num_steps))  # [H+1, s*K, L]
-    return np.transpose(traj.reshape(num_steps + 1, s, kk, dim), (1, 2, 0, 3))
+    traj = np.asarray(_traversal(potentials, z0, k, half_steps,
+                                 jnp.asarray(step_size, jnp.float32)))  # [2T+1, s*K, L]
+    return np.transpose(traj.reshape(2 * half_steps + 1, s, kk, dim), (1, 2, 0, 3))
 
 
-def flow_traversals(flow: FlowModel, model: Method, seed_codes: np.ndarray,
-                    num_steps: int) -> Traversals:
-    """Decoded potential-flow traversals: images [s, K, H+1, *obs]."""
-    z = flow_codes(flow.potentials, seed_codes, num_steps)
-    return Traversals(images=decode_images(model, z), latents=z,
+def traversal_length(latents: np.ndarray) -> float:
+    """Mean end-to-end latent displacement ||z_last - z_first|| of traversals [..., S, L]."""
+    return float(np.linalg.norm(latents[..., -1, :] - latents[..., 0, :], axis=-1).mean())
+
+
+def matched_step_size(potentials: PotentialFlow, seed_codes: np.ndarray, half_steps: int,
+                      target_length: float, iterations: int = 5) -> float:
+    """Step size s whose flow traversals have mean end-to-end length ``target_length``.
+
+    Fixed-point iteration s <- s * target / length(s) from s = 1 (the length is not exactly
+    proportional to s, since the field is evaluated at the points reached).
+    """
+    step = 1.0
+    for _ in range(iterations):
+        length = traversal_length(flow_codes(potentials, seed_codes, half_steps, step))
+        if length <= 0:
+            break
+        step *= target_length / length
+    return step
+
+
+def flow_traversals(flows: PotentialFlows, seed_codes: np.ndarray,
+                    step_size: float = 1.0) -> Traversals:
+    """Decoded two-sided traversals of a trained flow run: images [s, K, H+1, *obs]."""
+    z = flow_codes(flows.potentials, seed_codes, flows.horizon, step_size)
+    return Traversals(images=decode_images(flows.base, z), latents=z,
                       row_labels=[f"k{k}" for k in range(z.shape[1])], kind="potential_flow")
 
 
-def classifier_accuracy(flow: FlowModel, model: Method, codes: np.ndarray, num_steps: int,
-                        batch_size: int = 64) -> float:
-    """Accuracy of the pair classifier on flows from the given codes, all K directions."""
-    z = flow_codes(flow.potentials, codes, num_steps)  # [n, K, H+1, L]
-    x0 = decode_images(model, z[:, :, 0])
-    x1 = decode_images(model, z[:, :, -1])
-    n, kk = z.shape[:2]
-    x0, x1 = x0.reshape(n * kk, *x0.shape[2:]), x1.reshape(n * kk, *x1.shape[2:])
-    labels = np.tile(np.arange(kk), n)
-    pred = np.concatenate([np.asarray(_classify(flow.classifier, jnp.asarray(x0[i:i + batch_size]),
-                                                jnp.asarray(x1[i:i + batch_size])))
-                           for i in range(0, len(x0), batch_size)])
-    return float(np.mean(pred == labels))
-
-
 @xla_options.jit_apply
-def _classify(classifier: PairClassifier, x0: jax.Array, x1: jax.Array) -> jax.Array:
-    return jnp.argmax(classifier(x0, x1), axis=-1)
+def _pair_predictions(flows: PotentialFlows, z0: jax.Array, k: jax.Array, key: jax.Array
+                      ) -> jax.Array:
+    traj = flows.potentials.flow(z0, k, flows.horizon)
+    za, zb = classifier_pairs(traj, flows.classifier_pairs, key)
+    return jnp.argmax(flows.classifier(flows.image(za), flows.image(zb)), axis=-1)
+
+
+def classifier_accuracy(flows: PotentialFlows, codes: np.ndarray, seed: int = 0,
+                        batch_size: int = 256) -> float:
+    """Accuracy of the pair classifier on flows of all K directions from ``codes`` [n, L],
+    with pairs drawn as in training (chance: 1/K)."""
+    kk = flows.potentials.num_potentials
+    z0 = np.repeat(np.asarray(codes, np.float32), kk, axis=0)
+    k = np.tile(np.arange(kk), len(codes))
+    key = jax.random.key(seed)
+    pred = [np.asarray(_pair_predictions(flows, jnp.asarray(z0[i:i + batch_size]),
+                                         jnp.asarray(k[i:i + batch_size]),
+                                         jax.random.fold_in(key, i)))
+            for i in range(0, len(z0), batch_size)]
+    return float(np.mean(np.concatenate(pred) == k))
