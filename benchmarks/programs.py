@@ -6,7 +6,7 @@ The training steps of ``disentangle.train`` have always been compiled with
 ``disentangle.xla_options``; the evaluation and auxiliary programs (encoding for the
 metrics, decoding traversals, reconstruction error, the DR-RFF and SCAN steps, the factor
 predictor, potential flows) were plain ``nnx.jit`` until they moved to
-``xla_options.nnx_jit``. This times each program both ways in one process: ``options``
+``xla_options.jit_apply``. This times each program both ways in one process: ``options``
 (as the workbench runs it) and ``xla_default`` (the same program under
 ``xla_options.xla_defaults()``, i.e. what ``nnx.jit`` compiles). After warm-up, each repeat
 runs ``--calls`` calls of every variant back to back in alternating order; reported are

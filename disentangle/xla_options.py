@@ -17,7 +17,7 @@ which made the conv64 train steps ~1.5x faster on 2 cores (``benchmarks/train_st
 (``jax.jit(..., compiler_options=...)``), never through the process-wide ``XLA_FLAGS``; a
 user who sets the same flag in ``XLA_FLAGS`` keeps theirs. If this jaxlib does not know
 the option, nothing is passed. :func:`jit` (training steps), :func:`jit_apply`
-(evaluation programs) and :func:`nnx_jit` apply them, looked up when the program runs.
+(evaluation programs) and :func:`jit_apply` apply them, looked up when the program runs.
 
 Some flags XLA takes only from the environment (a per-program value is accepted and
 ignored), and reads them once, when JAX initialises its backends. :func:`set_process_flags`
@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import inspect
 import os
 
 import jax
@@ -88,7 +87,7 @@ def set_process_flags() -> list[str]:
 
 @contextlib.contextmanager
 def xla_defaults():
-    """Programs of :func:`jit` / :func:`nnx_jit` run inside this block get XLA's default
+    """Programs of :func:`jit` / :func:`jit_apply` run inside this block get XLA's default
     options (for comparisons)."""
     global _use_options
     saved, _use_options = _use_options, False
@@ -163,65 +162,5 @@ def jit_apply(fun=None, *, static_argnums: int | tuple[int, ...] = ()):
         graphdef, state = nnx.split(module)
         return jitted(graphdef, state, *args)
 
-    return call
-
-
-# Transitional: training steps outside the trainer still use this (removed once every
-# method trains through disentangle.train).
-def nnx_jit(fun=None, *, static_argnums: int | tuple[int, ...] = (),
-            static_argnames: str | tuple[str, ...] = ()):
-    """``nnx.jit`` for the workbench's own programs, with :func:`compiler_options`.
-
-    Arguments that are NNX graph nodes (modules, optimizers, rngs) are split together into
-    one ``(graphdef, state)`` (shared references stay shared), merged inside the program,
-    and their state after the call is written back with ``nnx.update``, so in-place
-    updates (optimizer steps, RNG counters) persist as with ``nnx.jit``. Static arguments
-    (by position or name) must be hashable; everything else is traced. Encoding a
-    conv64 batch of 256 ran 1.8x and decoding 3.2x faster than under ``nnx.jit`` on
-    2 CPU cores (``benchmarks/programs.py``).
-    """
-    if fun is None:
-        return functools.partial(nnx_jit, static_argnums=static_argnums,
-                                 static_argnames=static_argnames)
-    from flax import nnx
-
-    signature = inspect.signature(fun)
-    params = list(signature.parameters)
-    nums = (static_argnums,) if isinstance(static_argnums, int) else tuple(static_argnums)
-    static = set((static_argnames,) if isinstance(static_argnames, str) else static_argnames)
-    static |= {params[i] for i in nums}
-
-    def program(graphdef, node_names, static_args, state, traced_args):
-        nodes = nnx.merge(graphdef, state)
-        out = fun(**dict(zip(node_names, nodes)), **dict(static_args), **traced_args)
-        return out, nnx.state(nodes)
-
-    jitted = _Jitted(lambda options: jax.jit(program, static_argnums=(0, 1, 2),
-                                             compiler_options=options))
-
-    def split(args, kwargs):
-        """(graph-node arguments, the jitted program's arguments) of one call."""
-        bound = signature.bind(*args, **kwargs)
-        bound.apply_defaults()
-        node_names, nodes, static_args, traced_args = [], [], [], {}
-        for name, value in bound.arguments.items():
-            if name in static:
-                static_args.append((name, value))
-            elif nnx.graph.is_graph_node(value):
-                node_names.append(name)
-                nodes.append(value)
-            else:
-                traced_args[name] = value
-        graphdef, state = nnx.split(tuple(nodes))
-        return tuple(nodes), (graphdef, tuple(node_names), tuple(static_args), state,
-                              traced_args)
-
-    @functools.wraps(fun)
-    def call(*args, **kwargs):
-        nodes, program_args = split(args, kwargs)
-        out, new_state = jitted(*program_args)
-        nnx.update(nodes, new_state)
-        return out
-
-    call.lower = lambda *args, **kwargs: jitted.lower(*split(args, kwargs)[1])
+    call.lower = lambda module, *args: jitted.lower(*nnx.split(module), *args)
     return call

@@ -42,6 +42,8 @@ TINY: dict[str, tuple[str, dict]] = {
     "ml_rff": ("configs/ml_rff_zigbee.py", RF),
     "ml_rff_awgn": ("configs/ml_rff_awgn_zigbee.py", RF),
     "factor_predictor": ("configs/factor_predictor.py", {"train.batch_size": 8}),
+    "scan": ("configs/scan_dsprites.py", {"model.visual_run": "{base}", "model.scan_steps": 2,
+                                          "train.batch_size": 8}),
     "potential_flow": ("configs/potential_flow.py", {
         "model.base_run": "{base}", "model.num_potentials": 2, "model.num_steps": 4,
         "model.hidden": 8, "model.time_features": 4, "model.classifier_network": "mlp_small",
