@@ -9,9 +9,10 @@
 - ``eval.every = N > 0``: every N steps the run is scored on a fixed sample
   (``eval.every_samples`` observations drawn with ``eval.seed``) with the metrics
   ``eval.every_metrics``; rows go to ``WORKDIR/eval_log.jsonl`` and to the writers, with
-  the NMI matrix as an image. Evaluation only reads the parameters and draws from its own
-  generator, so the training stream is unchanged: a run logs the same losses with and
-  without it, and resumes exactly.
+  the NMI matrix and a linear traversal grid (image observations only) as images.
+  Evaluation only reads the parameters and draws from its own generator, so the training
+  stream is unchanged: a run logs the same losses with and without it, and resumes
+  exactly.
 """
 
 from __future__ import annotations
@@ -180,10 +181,24 @@ class Tracker:
         row = {"step": step, **metrics.scalars(result)}
         with open(self.workdir / EVAL_LOG, "a") as f:
             f.write(json.dumps(row) + "\n")
+        images = {}
+        if self.writers and "nmi" in result:
+            images["eval/nmi"] = nmi_image(result["nmi"], self.factor_names)
+        if self.writers and self.observations.ndim == 4:  # [n, H, W, C]: images
+            images["eval/traversals"] = self._traversal_image(params)
         for w in self.writers:
             w.scalars(step, {k: v for k, v in row.items() if k != "step"}, "eval")
-            if "nmi" in result:
-                w.image(step, "eval/nmi", nmi_image(result["nmi"], self.factor_names))
+            for name, image in images.items():
+                w.image(step, name, image)
+
+    def _traversal_image(self, params: Any) -> np.ndarray:
+        """Linear traversals of every latent from the sample's first image, [H, W, 3]."""
+        from disentangle.traverse.figures import traversal_grid
+        from disentangle.traverse.linear import linear_traversals
+
+        t = linear_traversals(self.model_of(params), self.observations[:1],
+                              self.observations[:500], num_steps=9)
+        return np.asarray(traversal_grid(t.images, t.row_labels).convert("RGB"))
 
     def close(self) -> None:
         for w in self.writers:

@@ -70,6 +70,8 @@ def test_tensorboard_events_hold_the_losses_and_the_nmi_image(make_config, tmp_p
     images = [v.image for e in events for v in e.summary.value if v.tag == "eval/nmi"]
     assert images and images[0].height > 20 and images[0].encoded_image_string[:4] == (
         b"\x89PNG")
+    grids = [v.image for e in events for v in e.summary.value if v.tag == "eval/traversals"]
+    assert grids and grids[0].height >= 4 * 64  # one row of 64x64 frames per latent
 
 
 def _wandb_history(path) -> list[dict]:
@@ -112,4 +114,6 @@ def test_wandb_offline_run_holds_the_losses_and_the_nmi_image(make_config, tmp_p
     assert losses == pytest.approx({r["step"]: r["loss"] for r in train_lib.read_log(run)})
     evals = [r for r in history if "eval/infom" in r]
     assert evals[0]["eval/infom"] == pytest.approx(read_log(run, EVAL_LOG)[0]["infom"])
-    assert list((offline[0] / "files" / "media" / "images").rglob("*.png"))
+    pngs = [p.name for p in (offline[0] / "files" / "media" / "images").rglob("*.png")]
+    assert any(n.startswith("nmi") for n in pngs) and any(n.startswith("traversals")
+                                                          for n in pngs)
