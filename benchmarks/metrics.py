@@ -96,12 +96,10 @@ class SolverLog:
 
     def _wrap(self, fit, where):
         def recorded(*args, **kwargs):
-            w, b, info = fit(*args, **kwargs)
-            self.fits.append({"metric": where, "newton_steps": int(info.newton_steps.max()),
-                              "hessian_products": int(info.hessian_products.max()),
-                              "loss_evaluations": int(info.loss_evaluations.max()),
-                              "converged": [bool(c) for c in info.converged]})
-            return w, b, info
+            w, b, iterations = fit(*args, **kwargs)
+            self.fits.append({"metric": where, "lbfgs_iterations_max_over_factors": iterations,
+                              "max_iter": kwargs.get("max_iter", 2000)})
+            return w, b, iterations
 
         return recorded
 

@@ -70,8 +70,6 @@ def evaluate(codes, factors, names: Sequence[str] | None = None, **options) -> d
     Returns:
       A flat dict of floats and arrays (keys in the module docstring), plus ``warnings``.
     """
-    from metrics._threads import single_threaded_blas
-
     names = list(DEFAULT_METRICS if names is None else names)
     results: dict = {}
     warnings: list[str] = []
@@ -79,8 +77,7 @@ def evaluate(codes, factors, names: Sequence[str] | None = None, **options) -> d
         fn = METRICS.get(name)
         params = inspect.signature(fn).parameters
         kwargs = {k: v for k, v in options.items() if k in params}
-        with single_threaded_blas():
-            out = fn(codes, factors, **kwargs)
+        out = fn(codes, factors, **kwargs)
         for w in out.pop("warnings", []):
             warnings.append(f"{name}: {w}")
         rename = _RENAME.get(name, {})

@@ -1,202 +1,71 @@
-"""Multinomial logistic regression fitted by a batched Newton-CG solver in JAX (used by
-InfoE, explicitness, the BetaVAE score, DCI's ``importance="logistic"`` option and the
-active/passive classifiers).
+"""Multinomial logistic regression fitted with L-BFGS (used by InfoE, explicitness, the
+BetaVAE score and DCI's ``importance="logistic"`` option).
 
-Each label column k is an independent softmax regression on the shared inputs, minimising
+Each label column is an independent softmax regression on the shared inputs, minimising
 
-    f_k(theta) = sum_i w_ik CE(y_ik, softmax(x_i W + b)) / sum_i w_ik  +  l2/2 ||W||^2,
+    sum_i w_i CE(y_i, softmax(x_i W + b)) / sum_i w_i  +  l2/2 ||W||^2,
 
 which for ``l2 = 1 / (C n)`` is sklearn's ``LogisticRegression(C=C)`` objective (intercepts
 unpenalised) and for ``l2 = 0`` the unpenalised one. Balanced class weights are
-``w = n / (C_k n_c)`` as in sklearn.
-
-Solver (one jitted program for all K columns, on JAX's default device): truncated Newton.
-Each outer step solves ``H d = -g`` by conjugate gradients preconditioned with the Hessian's
-diagonal, using exact Hessian-vector products
-
-    H v = X^T [w * p * (X v - sum_c p (X v))] + l2 v      (p = softmax(X theta), [n, C]),
-
-each as cheap as one gradient, then takes an Armijo backtracking step. Newton steps are
-insensitive to the ill-conditioning of real codes (nearly separable classes, one-hot blocks
-collinear with the intercept, rare classes) that made L-BFGS take thousands of evaluations;
-on separable data the unpenalised loss falls by a constant factor per step. It stops when
-the gradient's largest entry is below ``tol`` (scipy's ``gtol``), when no step lowers the
-float32 loss, or after ``max_iter`` Newton steps. Columns with fewer classes are padded
-(masked classes get probability 0); rows are padded to a size bucket with zero weight, so
-few program shapes are compiled.
+``w = n / (C_k n_c)`` as in sklearn. The loss and its gradient are vectorised float32 numpy
+on preallocated class-major ``[C, n]`` arrays (:class:`_SoftmaxLoss`), minimised by scipy's
+L-BFGS-B in float64 (sklearn's lbfgs solver does the same; no compilation, so a new shape
+costs nothing). A jitted JAX L-BFGS was tried first: its compile time (seconds per
+shape) and float32 line searches made it slower and less accurate on these small problems.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import os
-from pathlib import Path
+from concurrent.futures import ThreadPoolExecutor
 
-import jax
-import jax.numpy as jnp
 import numpy as np
+from scipy.optimize import minimize
 
-_ARMIJO = 1e-4  # sufficient decrease of the line search
-CACHE_ENV = "DISENTANGLE_JAX_CACHE"
-_HALVINGS = 12  # step halvings before the line search gives up (no float32 decrease left)
+from metrics._threads import single_threaded_blas, thread_budget
 
 
-@dataclasses.dataclass(frozen=True)
-class FitInfo:
-    """Work done by :func:`fit_softmax` (per label column ``[K]``).
+class _SoftmaxLoss:
+    """Weighted mean CE and its gradient for ``theta [(D+1) * C]`` (last row = intercepts),
+    with preallocated ``[n, C]`` work arrays (fresh temporaries every iteration made glibc
+    return and re-fault their pages, doubling the first fit's time).
 
-    Attributes:
-      newton_steps: outer Newton iterations.
-      hessian_products: Hessian-vector products (conjugate-gradient iterations).
-      loss_evaluations: objective evaluations in the line searches.
-      converged: gradient max-norm below ``tol`` (else: float32 stall or ``max_iter``).
+    Arithmetic in the dtype of ``x1`` (float32: ~4x faster than float64 here, and the fitted
+    log loss agrees to ~1e-5 nats); results go back to scipy as float64.
     """
 
-    newton_steps: np.ndarray
-    hessian_products: np.ndarray
-    loss_evaluations: np.ndarray
-    converged: np.ndarray
+    def __init__(self, x1: np.ndarray, labels: np.ndarray, weights: np.ndarray, num_c: int,
+                 l2: float):
+        n = x1.shape[0]
+        # class-major [C, n] work arrays: reductions over classes are then elementwise
+        # operations on contiguous rows (numpy's per-row reductions over a few classes are slow)
+        self.x1t = np.ascontiguousarray(x1.T)  # [D+1, n]
+        self.labels, self.weights, self.l2 = labels, weights, l2
+        self.num_d, self.num_c = x1.shape[1] - 1, num_c
+        self.rows = np.arange(n)
+        self.logits = np.empty((num_c, n), x1.dtype)
+        self.exp = np.empty((num_c, n), x1.dtype)
+        self.peak = np.empty(n, x1.dtype)
+        self.total = np.empty(n, x1.dtype)
 
-
-def bucket(size: int, per_octave: int = 8) -> int:
-    """``size`` rounded up to a multiple of ``2**floor(log2 size) / per_octave`` (at most
-    ``1/per_octave`` padding), so nearby sizes share one compiled program."""
-    if size <= per_octave:
-        return max(size, 1)
-    step = max(1, (1 << (size.bit_length() - 1)) // per_octave)
-    return -(-size // step) * step
-
-
-def _solve_one(x1, labels, weights, mask, penalised, l2, tol, max_iter, cg_iter,
-               num_sub: int = 1024):
-    """Newton-CG for one column: ``theta [D+1, C]`` and the counters of :class:`FitInfo`."""
-    onehot = jax.nn.one_hot(labels, mask.shape[0], dtype=x1.dtype)  # [n, C]
-    ridge = l2 * penalised[:, None]  # [D+1, 1]: no ridge on the intercept row
-    eye = jnp.eye(mask.shape[0], dtype=x1.dtype)
-    theta_shape = (x1.shape[1], mask.shape[0])
-    mask_flat = jnp.broadcast_to(mask[None, :], theta_shape).reshape(-1)
-    sub = jnp.arange(0, x1.shape[0], max(1, x1.shape[0] // num_sub))[:num_sub]
-
-    def value(theta):
-        """``f(theta)`` and the logits ``[n, C]`` with their log-partition ``[n]``."""
-        logits = jnp.where(mask, x1 @ theta, -jnp.inf)
-        lse = jax.nn.logsumexp(logits, axis=1)
-        picked = jnp.sum(jnp.where(onehot > 0, logits, 0.0), axis=1)
-        return jnp.dot(weights, lse - picked) + 0.5 * jnp.sum(ridge * theta * theta), logits, lse
-
-    def value_grad(theta):
-        """``f``, ``grad f [D+1, C]`` and the probabilities ``p [n, C]`` (0 on masked classes)."""
-        f, logits, lse = value(theta)
-        p = jnp.exp(logits - lse[:, None])
-        return f, x1.T @ (weights[:, None] * (p - onehot)) + ridge * theta, p
-
-    def preconditioner(p):
-        """Solve with the exact Hessian of a fixed row subsample (damped along the softmax's
-        shift direction and collinear inputs): ``r [D+1, C] -> H_sub^{-1} r``."""
-        xs, ps, ws = x1[sub], p[sub], weights[sub]
-        ws = ws * (jnp.sum(weights) / jnp.maximum(jnp.sum(ws), 1e-30))
-        d1, c = theta_shape
-        a = (jnp.sqrt(ws)[:, None, None] * xs[:, :, None] * ps[:, None, :]).reshape(-1, d1 * c)
-        first = jnp.einsum("nd,ne,nc->dce", ws[:, None] * xs, xs, ps)  # [D+1, C, D+1]
-        h = (first[..., None] * eye[None, :, None, :]).reshape(d1 * c, -1) - a.T @ a
-        damping = 1e-4 * jnp.max(jnp.diagonal(h)) + 1e-12
-        fill = (ridge * jnp.ones(theta_shape)).reshape(-1) + damping + (~mask_flat) * 1.0
-        chol = jnp.linalg.cholesky(h + jnp.diag(fill))
-        usable = jnp.all(jnp.isfinite(chol))  # else (float32 breakdown): scaled identity
-
-        def apply(r):
-            z = jax.scipy.linalg.cho_solve((jnp.where(usable, chol, 1.0), True), r.reshape(-1))
-            z = jnp.where(usable, z, r.reshape(-1) / (damping + jnp.max(fill)))
-            return jnp.where(mask_flat, z, 0.0).reshape(theta_shape)
-
-        return apply
-
-    def newton_direction(g, p, skip):
-        """Preconditioned CG on ``H d = -g`` with exact products; ``(d, iterations)``."""
-        wp = weights[:, None] * p
-
-        def hvp(v):  # H v = X^T [w p (Xv - <p, Xv>)] + ridge v
-            u = x1 @ v
-            return x1.T @ (wp * (u - jnp.sum(p * u, axis=1, keepdims=True))) + ridge * v
-
-        inv_m = preconditioner(p)
-        g_norm = jnp.sqrt(jnp.sum(g * g))
-        target = jnp.minimum(0.5, jnp.sqrt(g_norm)) * g_norm  # Eisenstat-Walker forcing
-
-        def cg_cond(s):
-            j, _, r, _, _, stop = s
-            return (j < cg_iter) & ~stop & (jnp.sqrt(jnp.sum(r * r)) > target)
-
-        def cg_body(s):
-            j, d, r, z_dir, rz, _ = s
-            hp = hvp(z_dir)
-            curvature = jnp.sum(z_dir * hp)
-            flat = curvature <= 0  # float32 round-off along a flat direction: stop here
-            alpha = jnp.where(flat, 0.0, rz / jnp.where(flat, 1.0, curvature))
-            d, r = d + alpha * z_dir, r - alpha * hp
-            z = inv_m(r)
-            rz_new = jnp.sum(r * z)
-            return j + 1, d, r, z + (rz_new / jnp.where(rz > 0, rz, 1.0)) * z_dir, rz_new, flat
-
-        z0 = inv_m(-g)
-        init = (0, jnp.zeros_like(g), -g, z0, jnp.sum(-g * z0), skip)
-        j, d, *_ = jax.lax.while_loop(cg_cond, cg_body, init)
-        return jnp.where(jnp.sum(d * g) < 0, d, z0), j  # a descent direction in any case
-
-    def line_search(theta, f, g, d, skip):
-        """Armijo backtracking from step 1: ``(step, loss evaluations, found)``."""
-        slope = jnp.sum(g * d)
-        armijo = lambda t, f_new: f_new <= f + _ARMIJO * t * slope  # noqa: E731
-
-        def cond(s):
-            t, f_new, h = s
-            return (h < _HALVINGS) & ~armijo(t, f_new) & ~skip
-
-        def body(s):
-            t, _, h = s
-            return 0.5 * t, value(theta + 0.5 * t * d)[0], h + 1
-
-        t, f_new, h = jax.lax.while_loop(cond, body, (2.0, jnp.inf, 0))
-        return t, h, armijo(t, f_new)
-
-    def outer_cond(s):
-        it, _, done, *_ = s
-        return (it < max_iter) & ~done
-
-    def outer_body(s):
-        it, theta, _, _, n_hvp, n_eval = s
-        f, g, p = value_grad(theta)
-        converged = jnp.max(jnp.abs(g)) <= tol
-        d, j = newton_direction(g, p, converged)
-        t, evals, ok = line_search(theta, f, g, d, converged)
-        step = ok & ~converged
-        return (it + step, jnp.where(step, theta + t * d, theta), ~step, converged,
-                n_hvp + j, n_eval + evals + 1)
-
-    theta0 = jnp.zeros(theta_shape, x1.dtype)
-    it, theta, _, converged, n_hvp, n_eval = jax.lax.while_loop(
-        outer_cond, outer_body, (0, theta0, False, False, 0, 0))
-    return theta, it, n_hvp, n_eval, converged
-
-
-@jax.jit
-def _solve(x1, labels, weights, mask, penalised, l2, tol, max_iter, cg_iter):
-    """All columns at once: ``labels, weights [K, n]``, ``mask [K, C]`` -> theta ``[K, D+1, C]``."""
-    return jax.vmap(_solve_one, in_axes=(None, 0, 0, 0) + (None,) * 5)(
-        x1, labels, weights, mask, penalised, l2, tol, max_iter, cg_iter)
-
-
-def use_compilation_cache() -> None:
-    """Keep compiled programs on disk (JAX's persistent cache) unless the user configured
-    one: ``$DISENTANGLE_JAX_CACHE`` (empty: off) or ``~/.cache/disentangle/jax``. Compiling
-    the solver takes ~1-2 s per input shape; a later process loads it in milliseconds (as
-    numba's ``cache=True`` does for DCI's trees). Programs compiling in over 0.1 s are kept."""
-    if jax.config.jax_compilation_cache_dir:
-        return
-    path = os.environ.get(CACHE_ENV, str(Path.home() / ".cache" / "disentangle" / "jax"))
-    if path:
-        jax.config.update("jax_compilation_cache_dir", path)
-        jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.1)
+    def __call__(self, theta: np.ndarray) -> tuple[float, np.ndarray]:
+        wb = theta.astype(self.x1t.dtype).reshape(self.num_d + 1, self.num_c)
+        logits, exp, total = self.logits, self.exp, self.total
+        np.matmul(wb.T, self.x1t, out=logits)  # [C, n]
+        np.max(logits, axis=0, out=self.peak)
+        logits -= self.peak
+        np.exp(logits, out=exp)
+        np.sum(exp, axis=0, out=total)
+        # CE_i = log sum_c exp(l_ic) - l_{i y_i}  (weights sum to 1)
+        loss = float(np.dot(self.weights, np.log(total) - logits[self.labels, self.rows]))
+        # d/dl_ic = w_i (p_ic - [c = y_i])
+        np.divide(self.weights, total, out=total)
+        exp *= total
+        exp[self.labels, self.rows] -= self.weights
+        grad = self.x1t @ exp.T  # [D+1, C]
+        w = wb[:self.num_d]
+        loss += 0.5 * self.l2 * float(np.sum(w * w))
+        grad[:self.num_d] += self.l2 * w
+        return loss, grad.ravel().astype(np.float64)
 
 
 def balanced_weights(y: np.ndarray, num_classes: np.ndarray) -> np.ndarray:
@@ -210,9 +79,8 @@ def balanced_weights(y: np.ndarray, num_classes: np.ndarray) -> np.ndarray:
 
 
 def fit_softmax(x: np.ndarray, y: np.ndarray, num_classes, *, balanced: bool = False,
-                l2: float = 0.0, tol: float = 1e-5, max_iter: int = 200,
-                cg_iter: int = 100) -> tuple[np.ndarray, np.ndarray, FitInfo]:
-    """Fit one multinomial logistic regression per column of ``y`` (Newton-CG, JAX).
+                l2: float = 0.0, tol: float = 1e-5, max_iter: int = 2000):
+    """Fit one multinomial logistic regression per column of ``y``.
 
     Args:
       x: float ``[n, D]`` inputs (standardise them first).
@@ -220,39 +88,42 @@ def fit_softmax(x: np.ndarray, y: np.ndarray, num_classes, *, balanced: bool = F
       num_classes: ``[K]`` class counts.
       balanced: weight samples by sklearn's balanced class weights.
       l2: ridge on the weights (not intercepts) relative to the mean loss; 1/(C n) = sklearn C.
-      tol: stop when the gradient's largest entry is below this (scipy's ``gtol``).
-      max_iter: Newton steps at most (on separable data the unpenalised loss only approaches 0).
-      cg_iter: conjugate-gradient iterations at most per Newton step.
+      tol: L-BFGS-B ``gtol`` (largest projected gradient entry); ``ftol`` is ``tol**2``.
+      max_iter: iterations at most (on separable data the unpenalised loss only approaches 0).
     Returns:
-      ``(w [K, D, C_max], b [K, C_max], info)``; padded classes have ``b = -inf``;
-      ``info`` is a :class:`FitInfo`.
+      ``(w [K, D, C_max], b [K, C_max], iterations)``; padded classes have ``b = -inf``.
     """
     x = np.asarray(x, np.float64)
     y = np.asarray(y, np.int64)
     num_classes = np.asarray(num_classes)
-    (n, num_d), num_k = x.shape, y.shape[1]
-    c_max = int(num_classes.max())
-    n_pad, d_pad, c_pad = bucket(n), bucket(num_d + 1, 4), bucket(c_max, 4)
-    x1 = np.zeros((n_pad, d_pad), np.float32)
-    x1[:n, :num_d], x1[:n, num_d] = x, 1.0  # intercept column last; padding rows/columns 0
+    num_k, num_d, c_max = y.shape[1], x.shape[1], int(num_classes.max())
+    x1 = np.concatenate([x, np.ones((x.shape[0], 1))], axis=1).astype(np.float32)
     weights = balanced_weights(y, num_classes) if balanced else np.ones(y.T.shape)
-    w_pad = np.zeros((num_k, n_pad), np.float32)
-    w_pad[:, :n] = weights / weights.sum(axis=1, keepdims=True)
-    labels = np.zeros((num_k, n_pad), np.int32)
-    labels[:, :n] = y.T
-    mask = np.arange(c_pad)[None, :] < num_classes[:, None]
-    penalised = (np.arange(d_pad) != num_d).astype(np.float32)
-    use_compilation_cache()
-    theta, steps, hvps, evals, converged = jax.device_get(_solve(
-        x1, labels, w_pad, mask, penalised, np.float32(l2), np.float32(tol),
-        np.int32(max_iter), np.int32(cg_iter)))
-    theta = theta.astype(np.float64)
     w_out = np.zeros((num_k, num_d, c_max))
     b_out = np.full((num_k, c_max), -np.inf)
-    for k in range(num_k):
+
+    def fit(k: int):
         num_c = int(num_classes[k])
-        w_out[k, :, :num_c], b_out[k, :num_c] = theta[k, :num_d, :num_c], theta[k, num_d, :num_c]
-    return w_out, b_out, FitInfo(steps, hvps, evals, converged)
+        sw = (weights[k] / weights[k].sum()).astype(np.float32)
+        loss = _SoftmaxLoss(x1, y[:, k], sw, num_c, l2)
+        res = minimize(loss, np.zeros((num_d + 1) * num_c), jac=True, method="L-BFGS-B",
+                       options={"maxiter": max_iter, "gtol": tol, "ftol": tol * tol,
+                                "maxcor": 20})
+        wb = res.x.reshape(num_d + 1, num_c)
+        w_out[k, :, :num_c], b_out[k, :num_c] = wb[:num_d], wb[num_d]
+        return int(res.nit)
+
+    # columns on up to thread_budget() threads (numpy's matmul and ufuncs release the GIL),
+    # most classes first; BLAS itself on one thread (set once: threadpoolctl is global)
+    order = np.argsort(-num_classes, kind="stable").tolist()
+    workers = min(num_k, thread_budget())
+    with single_threaded_blas():
+        if workers > 1:
+            with ThreadPoolExecutor(workers) as pool:
+                iterations = list(pool.map(fit, order))
+        else:
+            iterations = [fit(k) for k in order]
+    return w_out, b_out, max(iterations)
 
 
 def log_proba(x: np.ndarray, w: np.ndarray, b: np.ndarray) -> np.ndarray:

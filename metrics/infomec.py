@@ -177,7 +177,7 @@ def infoe(codes: np.ndarray, factors: np.ndarray, num_classes: np.ndarray,
 
 @register_metric("infomec")
 def infomec(codes, factors, discrete_latents=None, *, n_neighbors: int = 10, seed: int = 0,
-            weighted_log_loss: bool = False, tol: float = 1e-5, max_iter: int = 200) -> dict:
+            weighted_log_loss: bool = False, tol: float = 1e-5, max_iter: int = 2000) -> dict:
     """InfoM, InfoE, InfoC of ``codes [n, L]`` against ``factors int [n, K]``.
 
     Args:
