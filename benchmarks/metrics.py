@@ -23,7 +23,9 @@ factors). Agreement: ``|ours - reference|`` of every scalar against :mod:`metric
 ``--gbt-reference-n`` training samples, held-out set as ours).
 
 Pair: the whole suite (``metrics.evaluate``) on one case in two fresh processes, one after
-the other and then both at once; the figure is (side by side wall) / (sequential wall).
+the other, then both at once (with ``DISENTANGLE_THREADS`` = cores // 2 each, as a sweep with
+``--workers 2`` sets it, and with default threads); the figure is (side by side wall) /
+(sequential wall).
 Recorded: CPU model, core count, load average at start and end.
 """
 
@@ -169,11 +171,17 @@ def child(case: str, n: int) -> None:
 
 
 def run_pair(case: str, n: int) -> dict:
-    """Two fresh processes evaluating ``case``: in sequence, then side by side."""
+    """Two fresh processes evaluating ``case``: in sequence (default threads), then side by
+    side with the thread budget a sweep with ``--workers 2`` gives each (cores // 2), and side
+    by side with default threads."""
     cmd = [sys.executable, __file__, "--child", case, "--child-n", str(n)]
+    from metrics._threads import ENV, thread_budget
 
-    def launch():
-        return subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
+    budget = str(max(1, thread_budget() // 2))
+
+    def launch(env=None):
+        return subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True,
+                                env=None if env is None else dict(os.environ, **env))
 
     def finish(proc):
         out, _ = proc.communicate()
@@ -181,14 +189,15 @@ def run_pair(case: str, n: int) -> dict:
 
     start = time.perf_counter()
     seq = [finish(launch()), finish(launch())]
-    sequential = time.perf_counter() - start
-    start = time.perf_counter()
-    procs = [launch(), launch()]
-    par = [finish(p) for p in procs]
-    side_by_side = time.perf_counter() - start
-    return {"case": case, "n": n, "sequential_seconds": sequential,
-            "side_by_side_seconds": side_by_side, "ratio": side_by_side / sequential,
-            "suite_seconds_in_process": {"sequential": seq, "side_by_side": par}}
+    out = {"case": case, "n": n, "sequential_seconds": time.perf_counter() - start,
+           "suite_seconds_in_process": {"sequential": seq}, "budget_per_process": int(budget)}
+    for name, env in (("side_by_side", {ENV: budget}), ("side_by_side_default_threads", None)):
+        start = time.perf_counter()
+        procs = [launch(env), launch(env)]
+        out["suite_seconds_in_process"][name] = [finish(p) for p in procs]
+        out[f"{name}_seconds"] = time.perf_counter() - start
+        out[f"{name}_ratio"] = out[f"{name}_seconds"] / out["sequential_seconds"]
+    return out
 
 
 def cpu_model() -> str:
@@ -251,9 +260,12 @@ def main(argv=None) -> int:
                     codes, factors, args.gbt_reference_n)
     if not args.skip_pair:
         results["pair"] = run_pair(args.pair_case, 10000)
-        print(f"pair ({args.pair_case}): sequential {results['pair']['sequential_seconds']:.1f}s,"
-              f" side by side {results['pair']['side_by_side_seconds']:.1f}s "
-              f"(ratio {results['pair']['ratio']:.2f})", flush=True)
+        pair = results["pair"]
+        print(f"pair ({args.pair_case}): sequential {pair['sequential_seconds']:.1f}s, side by "
+              f"side {pair['side_by_side_seconds']:.1f}s with budget {pair['budget_per_process']}"
+              f" (ratio {pair['side_by_side_ratio']:.2f}), "
+              f"{pair['side_by_side_default_threads_seconds']:.1f}s with default threads "
+              f"(ratio {pair['side_by_side_default_threads_ratio']:.2f})", flush=True)
     results["load_average_end"] = os.getloadavg()
     write_json(args.json, results)
     return 0
