@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 import re
 import subprocess
 import sys
@@ -224,10 +223,7 @@ def _run_parallel(sweep, todo: list[Member], workdir: Path, extra, workers: int,
             out = open(workdir / m.name / "sweep.log", "a")
             cmd = [sys.executable, "-m", "experiments.cli", "sweep", str(sweep), *extra,
                    "--workdir", str(workdir), "--index", str(m.index), "--no-progress"]
-            # metrics' thread budget (metrics/_threads.py): the cores shared among the workers
-            env = {"DISENTANGLE_THREADS": str(max(1, (os.cpu_count() or 1) // workers)),
-                   **os.environ}
-            running[m] = (subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env=env), out)
+            running[m] = (subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT), out)
             log(f"started {m.describe()} (log: {workdir / m.name / 'sweep.log'})")
         time.sleep(0.5)
         for m, (proc, out) in list(running.items()):
