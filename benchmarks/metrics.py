@@ -1,49 +1,67 @@
-"""Time the metric suite against the plain scikit-learn references on the same codes.
+"""Time the metric suite on codes of trained models and on synthetic codes, check it against
+the plain scikit-learn references, and time two evaluations side by side.
 
-    python benchmarks/metrics.py --json OUT.json [--n 10000] [--gbt-n N] [--skip-gbt]
-                                 [--skip-references] [--skip-compile]
+    python benchmarks/metrics.py --json benchmarks/results/metrics.json
+        [--cases beta_vae_mean,beta_vae_sampled,qlae_codes,synthetic] [--sizes 10000,100000]
+        [--reference-n 10000] [--gbt-reference-n 2000] [--skip-references] [--skip-pair]
 
-Codes: ``n x 10`` float codes, a noisy linear mix of dSprites-sized factors
-(3, 6, 40, 32, 32) plus five nuisance latents. Suite: InfoMEC, MIG, DCI (default
-``importance="gbt"``), SAP, modularity/explicitness. References:
-:mod:`metrics.reference` (sklearn ``mutual_info_classif``/``LogisticRegression``/
-``mutual_info_score``/``GradientBoostingClassifier``/``LinearSVC``). DCI's default
-``importance="gbt"`` (compiled histogram boosting, :mod:`metrics._gbt`) is timed on its
-first call in this process — which includes importing numba and loading the compiled
-kernels from numba's on-disk cache — and again warm; the suite total uses the first call.
-The one-off compilation (empty cache, as on a fresh checkout) is timed separately in a
-subprocess with an empty ``NUMBA_CACHE_DIR`` (``--skip-compile`` skips it). The
-``logistic`` option is timed too. The sklearn GradientBoostingClassifier reference is the
-slow part (minutes) and can be run on a subsample (``--gbt-n``, then the default is timed on
-the same subsample) or skipped (``--skip-gbt``; ``--skip-references`` skips every
-reference, for quick iterations). BLAS is limited to one thread for both sides (on a shared
-2-core machine threaded OpenBLAS makes these small matmuls ~10x slower); numba uses its
-default thread count (the cores).
+Cases: the fixtures of ``benchmarks/fixtures/`` (10,000 samples of a beta-VAE's means and
+sampled codes and of a QLAE's integer codes on dSprites; README there) and ``synthetic``
+(``n x 10`` float codes, a noisy linear mix of dSprites-sized factors (3, 6, 40, 32, 32)
+plus five nuisance latents). 100,000 samples of a fixture are its rows drawn with
+replacement (seeded), float codes jittered by ``1e-3`` x the latent's standard deviation
+(so ties stay rare); synthetic codes are drawn at that size.
+
+Per case and size: wall and process-CPU seconds of each metric of
+:data:`metrics.DEFAULT_METRICS` called directly, in a process where the suite already ran
+once on other codes of the same shape (JAX programs and numba kernels loaded: the state of
+an evaluation that scores a second representation, or of any later process with the on-disk
+caches warm); the first call of the process is timed too. For the logistic fits (InfoE,
+explicitness): Newton steps, Hessian-vector products and loss evaluations (max over
+factors). Agreement: ``|ours - reference|`` of every scalar against :mod:`metrics.reference`
+(sklearn) at ``--reference-n`` samples (DCI's GradientBoostingClassifier reference on
+``--gbt-reference-n`` training samples, held-out set as ours).
+
+Pair: the whole suite (``metrics.evaluate``) on one case in two fresh processes, one after
+the other, then both at once (with ``DISENTANGLE_THREADS`` = cores // 2 each, as a sweep with
+``--workers 2`` sets it, and with default threads); the figure is (side by side wall) /
+(sequential wall).
+Recorded: CPU model, core count, load average at start and end.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib
+import json
 import os
+import platform
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
 
 from _common import write_json  # noqa: E402
 
 import metrics  # noqa: E402
 from metrics import reference  # noqa: E402
 
+FIXTURES = ROOT / "benchmarks" / "fixtures"
 SIZES = (3, 6, 40, 32, 32)
+CASES = ("beta_vae_mean", "beta_vae_sampled", "qlae_codes", "synthetic")
+SCALARS = {"infomec": ("infom", "infoe", "infoc"), "mig": ("mig",),
+           "dci": ("disentanglement", "completeness", "informativeness"), "sap": ("sap",),
+           "modularity_explicitness": ("modularity", "explicitness"),
+           "unsupervised": ("gaussian_total_correlation", "mutual_info_score")}
 
 
 def make_codes(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Synthetic ``codes [n, 10]`` and dSprites-sized ``factors [n, 5]``."""
     rng = np.random.default_rng(seed)
     factors = np.stack([rng.integers(0, s, n) for s in SIZES], axis=1)
     scaled = factors / (np.asarray(SIZES) - 1.0)
@@ -53,157 +71,202 @@ def make_codes(n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     return codes[:, rng.permutation(10)], factors
 
 
-CPU_SECONDS: dict[int, float] = {}
+def load_case(case: str, n: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Codes and factors of ``case`` with ``n`` rows (see the module docstring)."""
+    if case == "synthetic":
+        return make_codes(n, seed)
+    data = np.load(FIXTURES / f"{case}.npz")
+    codes, factors = data["codes"], data["factors"].astype(np.int64)
+    if n == len(codes):
+        return codes, factors
+    rng = np.random.default_rng(seed)
+    rows = rng.integers(0, len(codes), n)
+    codes, factors = codes[rows], factors[rows]
+    if np.issubdtype(codes.dtype, np.floating):
+        codes = codes + 1e-3 * codes.std(axis=0) * rng.standard_normal(codes.shape)
+    return codes, factors
+
+
+class SolverLog:
+    """Wraps ``fit_softmax`` where InfoE and explicitness call it; keeps each fit's counts."""
+
+    def __init__(self):
+        self.fits: list[dict] = []
+        for module in ("metrics.infomec", "metrics.modularity"):
+            mod = importlib.import_module(module)
+            mod.fit_softmax = self._wrap(mod.fit_softmax, module.split(".")[1])
+
+    def _wrap(self, fit, where):
+        def recorded(*args, **kwargs):
+            w, b, iterations = fit(*args, **kwargs)
+            self.fits.append({"metric": where, "lbfgs_iterations_max_over_factors": iterations,
+                              "max_iter": kwargs.get("max_iter", 2000)})
+            return w, b, iterations
+
+        return recorded
+
+    def take(self) -> list[dict]:
+        out, self.fits = self.fits, []
+        return out
 
 
 def timed(fn, *args, **kwargs):
-    """Result and wall seconds; the process CPU seconds go to ``CPU_SECONDS[id(result)]``
-    (on a shared machine CPU time is the steadier figure)."""
+    """``(result, wall seconds, process CPU seconds)``."""
     start, cpu = time.perf_counter(), time.process_time()
     out = fn(*args, **kwargs)
-    CPU_SECONDS[id(out)] = time.process_time() - cpu
-    return out, time.perf_counter() - start
+    return out, time.perf_counter() - start, time.process_time() - cpu
 
 
-_COMPILE_SNIPPET = """
-import sys, time
-sys.path.insert(0, {root!r})
-import numpy as np
-from metrics import _gbt
-start = time.perf_counter()
-_gbt.fit_gbt(np.arange(40.0)[:, None], np.arange(40) % 3, 3, n_stages=2)
-print(time.perf_counter() - start)
-"""
+def time_suite(codes, factors, log: SolverLog) -> dict:
+    """Per-metric seconds, CPU seconds, values and solver counts of the default suite."""
+    out, total, total_cpu = {}, 0.0, 0.0
+    for name in metrics.DEFAULT_METRICS:
+        result, wall, cpu = timed(metrics.METRICS.get(name), codes, factors)
+        total, total_cpu = total + wall, total_cpu + cpu
+        out[name] = {"seconds": wall, "cpu_seconds": cpu,
+                     "values": {k: float(result[k]) for k in SCALARS[name]}}
+        fits = log.take()
+        if fits:
+            out[name]["solver"] = fits
+    return {"metrics": out, "suite_seconds": total, "suite_cpu_seconds": total_cpu}
 
 
-def compile_seconds() -> float:
-    """Seconds for the first fit in a fresh process with an empty numba cache: numba import
-    plus compiling the kernels (a fresh checkout pays this once; later processes load the
-    kernels from the cache)."""
-    root = str(Path(__file__).resolve().parents[1])
-    with tempfile.TemporaryDirectory() as cache:
-        env = dict(os.environ, NUMBA_CACHE_DIR=cache)
-        out = subprocess.run([sys.executable, "-c", _COMPILE_SNIPPET.format(root=root)],
-                             env=env, check=True, capture_output=True, text=True)
-    return float(out.stdout.split()[-1])
+def references(codes, factors, gbt_n: int) -> dict:
+    """``|ours - sklearn reference|`` per scalar (and the reference's seconds)."""
+    out = {}
+    simple = {"infomec": (metrics.infomec, reference.infomec_reference),
+              "mig": (metrics.mig, reference.mig_reference),
+              "sap": (metrics.sap, reference.sap_reference),
+              "modularity_explicitness": (metrics.modularity_explicitness,
+                                          reference.modularity_explicitness_reference)}
+    for name, (ours_fn, ref_fn) in simple.items():
+        ours = ours_fn(codes, factors)
+        ref, wall, _ = timed(ref_fn, codes, factors)
+        keys = [k for k in SCALARS[name] if k in ref]
+        out[name] = {"reference_seconds": wall,
+                     "abs_diff": {k: abs(float(ours[k]) - float(ref[k])) for k in keys}}
+        print(f"  reference {name}: {wall:.1f}s, max|diff| "
+              f"{max(out[name]['abs_diff'].values()):.4f}", flush=True)
+    # DCI: sklearn's GradientBoostingClassifier is minutes at 10,000 samples and 40 classes;
+    # both sides train on the first gbt_n rows and are tested on the next 20%
+    n_test = max(1, gbt_n // 4)
+    tr, te = slice(0, gbt_n), slice(gbt_n, gbt_n + n_test)
+    ours = metrics.dci(codes[tr], factors[tr], codes[te], factors[te])
+    ref, wall, _ = timed(reference.dci_reference, codes[tr], factors[tr], codes[te],
+                         factors[te])
+    out["dci"] = {"reference_seconds": wall, "train_samples": gbt_n, "test_samples": n_test,
+                  "abs_diff": {k: abs(float(ours[k]) - float(ref[k]))
+                               for k in SCALARS["dci"]}}
+    print(f"  reference dci ({gbt_n} train): {wall:.1f}s, max|diff| "
+          f"{max(out['dci']['abs_diff'].values()):.4f}", flush=True)
+    return out
+
+
+def child(case: str, n: int) -> None:
+    """One evaluation in this process (for the pair timing): prints its seconds as JSON."""
+    codes, factors = load_case(case, n)
+    start = time.perf_counter()
+    metrics.evaluate(codes, factors)
+    print(json.dumps({"suite_seconds": time.perf_counter() - start}))
+
+
+def run_pair(case: str, n: int) -> dict:
+    """Two fresh processes evaluating ``case``: in sequence (default threads), then side by
+    side with the thread budget a sweep with ``--workers 2`` gives each (cores // 2), and side
+    by side with default threads."""
+    cmd = [sys.executable, __file__, "--child", case, "--child-n", str(n)]
+    from metrics._threads import ENV, thread_budget
+
+    budget = str(max(1, thread_budget() // 2))
+
+    def launch(env=None):
+        return subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True,
+                                env=None if env is None else dict(os.environ, **env))
+
+    def finish(proc):
+        out, _ = proc.communicate()
+        return json.loads(out.strip().splitlines()[-1])["suite_seconds"]
+
+    start = time.perf_counter()
+    seq = [finish(launch()), finish(launch())]
+    out = {"case": case, "n": n, "sequential_seconds": time.perf_counter() - start,
+           "suite_seconds_in_process": {"sequential": seq}, "budget_per_process": int(budget)}
+    for name, env in (("side_by_side", {ENV: budget}), ("side_by_side_default_threads", None)):
+        start = time.perf_counter()
+        procs = [launch(env), launch(env)]
+        out["suite_seconds_in_process"][name] = [finish(p) for p in procs]
+        out[f"{name}_seconds"] = time.perf_counter() - start
+        out[f"{name}_ratio"] = out[f"{name}_seconds"] / out["sequential_seconds"]
+    return out
+
+
+def cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:  # pragma: no cover
+        pass
+    return platform.processor() or "unknown"
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--json", required=True, help="output file")
-    parser.add_argument("--n", type=int, default=10000)
-    parser.add_argument("--gbt-n", type=int, default=None,
-                        help="samples for the GBT (DCI default/reference) timing; default --n")
-    parser.add_argument("--skip-gbt", action="store_true")
-    parser.add_argument("--skip-references", action="store_true",
-                        help="time only our metrics (no sklearn references at all)")
-    parser.add_argument("--skip-compile", action="store_true",
-                        help="do not time the cold numba compilation")
+    parser.add_argument("--json", help="output file")
+    parser.add_argument("--cases", default=",".join(CASES))
+    parser.add_argument("--sizes", default="10000,100000")
+    parser.add_argument("--reference-n", type=int, default=10000)
+    parser.add_argument("--gbt-reference-n", type=int, default=2000)
+    parser.add_argument("--skip-references", action="store_true")
+    parser.add_argument("--skip-pair", action="store_true")
+    parser.add_argument("--pair-case", default="beta_vae_mean")
+    parser.add_argument("--child", help=argparse.SUPPRESS)
+    parser.add_argument("--child-n", type=int, default=10000, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    if args.skip_references:
-        args.skip_gbt = True
-    from threadpoolctl import threadpool_limits
+    if args.child:
+        child(args.child, args.child_n)
+        return 0
+    import jax
 
-    codes, factors = make_codes(args.n)
-    suite = {
-        "infomec": (lambda: metrics.infomec(codes, factors),
-                    lambda: reference.infomec_reference(codes, factors),
-                    ("infom", "infoe", "infoc")),
-        "mig": (lambda: metrics.mig(codes, factors),
-                lambda: reference.mig_reference(codes, factors), ("mig",)),
-        "sap": (lambda: metrics.sap(codes, factors),
-                lambda: reference.sap_reference(codes, factors), ("sap",)),
-        "modularity_explicitness": (lambda: metrics.modularity_explicitness(codes, factors),
-                                    lambda: reference.modularity_explicitness_reference(
-                                        codes, factors), ("modularity", "explicitness")),
-    }
-    from metrics import _gbt
+    from metrics._threads import single_threaded_blas, thread_budget
 
-    results: dict = {"n": args.n, "num_latents": codes.shape[1], "factor_sizes": SIZES,
-                     "load_average_start": os.getloadavg(), "cpu_count": os.cpu_count(),
-                     "dci_backend": "numba" if _gbt.have_numba() else "numpy",
-                     "metrics": {}}
-    if _gbt.have_numba():
-        import numba
-
-        results.update({"numba_version": numba.__version__,
-                        "numba_threads": numba.get_num_threads()})
-    with threadpool_limits(limits=1, user_api="blas"):
-        for name, (ours_fn, ref_fn, keys) in suite.items():
-            ours, t_ours = timed(ours_fn)
-            if args.skip_references:
-                results["metrics"][name] = {"seconds": t_ours,
-                                            "cpu_seconds": CPU_SECONDS[id(ours)],
-                                            "values": {k: float(ours[k]) for k in keys}}
-                print(f"{name:26s} ours {t_ours:7.2f}s (CPU {CPU_SECONDS[id(ours)]:.2f}s)",
-                      flush=True)
-                continue
-            ref, t_ref = timed(ref_fn)
-            diff = {k: abs(float(ours[k]) - float(ref[k])) for k in keys}
-            results["metrics"][name] = {"seconds": t_ours, "reference_seconds": t_ref,
-                                        "cpu_seconds": CPU_SECONDS[id(ours)],
-                                        "reference_cpu_seconds": CPU_SECONDS[id(ref)],
-                                        "speedup": t_ref / t_ours, "abs_diff": diff,
-                                        "values": {k: float(ours[k]) for k in keys}}
-            print(f"{name:26s} ours {t_ours:7.2f}s  sklearn {t_ref:7.2f}s  "
-                  f"x{t_ref / t_ours:6.1f}  (CPU {CPU_SECONDS[id(ours)]:.2f}s vs "
-                  f"{CPU_SECONDS[id(ref)]:.2f}s)  max|diff| {max(diff.values()):.4f}", flush=True)
-        keys = ("disentanglement", "completeness", "informativeness")
-        gbt_n = args.gbt_n or args.n
-        ours, t_ours = timed(metrics.dci, codes[:gbt_n], factors[:gbt_n])  # first call
-        warm, t_warm = timed(metrics.dci, codes[:gbt_n], factors[:gbt_n])
-        fast, t_fast = timed(metrics.dci, codes, factors, importance="logistic")
-        entry = {"seconds": t_ours, "cpu_seconds": CPU_SECONDS[id(ours)], "samples": gbt_n,
-                 "timing": "first call in the process (numba import + cached kernels load)",
-                 "warm_seconds": t_warm, "warm_cpu_seconds": CPU_SECONDS[id(warm)],
-                 "values": {k: float(ours[k]) for k in keys},
-                 "logistic_seconds": t_fast, "logistic_cpu_seconds": CPU_SECONDS[id(fast)],
-                 "logistic_values": {k: float(fast[k]) for k in keys}}
-        print(f"{'dci (default gbt)':26s} ours {t_ours:7.2f}s first call, {t_warm:.2f}s warm "
-              f"({gbt_n} samples, CPU {CPU_SECONDS[id(ours)]:.2f}s / "
-              f"{CPU_SECONDS[id(warm)]:.2f}s); logistic option {t_fast:.2f}s", flush=True)
-        if not args.skip_gbt:
-            ref, t_ref = timed(reference.dci_reference, codes[:gbt_n], factors[:gbt_n])
-            entry.update({"reference_seconds": t_ref, "reference_samples": gbt_n,
-                          "reference_cpu_seconds": CPU_SECONDS[id(ref)],
-                          "speedup": t_ref / t_ours,
-                          "reference_values": {k: float(ref[k]) for k in keys},
-                          "abs_diff": {k: abs(float(ours[k]) - float(ref[k])) for k in keys},
-                          "abs_diff_logistic_vs_gbt": {
-                              k: abs(float(fast[k]) - float(ref[k]))
-                              for k in ("disentanglement", "completeness")}})
-            print(f"{'dci (default gbt)':26s} ours {t_ours:7.2f}s  sklearn GBT {t_ref:7.2f}s "
-                  f"({gbt_n} samples)  x{t_ref / t_ours:6.1f}  (CPU "
-                  f"{CPU_SECONDS[id(ours)]:.2f}s vs {CPU_SECONDS[id(ref)]:.2f}s)  max|diff| "
-                  f"{max(entry['abs_diff'].values()):.4f}", flush=True)
-        results["metrics"]["dci"] = entry
-    if _gbt.have_numba() and not args.skip_compile:
-        results["dci_cold_compile_seconds"] = compile_seconds()
-        print(f"numba compilation with an empty cache (once per checkout): "
-              f"{results['dci_cold_compile_seconds']:.1f}s", flush=True)
-    # totals over the metrics timed on both sides (DCI only when its GBT reference ran)
-    both = [m for m in results["metrics"].values() if "reference_seconds" in m]
-    total = sum(m["seconds"] for m in both)
-    ref_total = sum(m["reference_seconds"] for m in both)
-    results["suite_seconds_all"] = sum(m["seconds"] for m in results["metrics"].values())
-    results["suite_cpu_seconds_all"] = sum(m["cpu_seconds"]
-                                           for m in results["metrics"].values())
-    cpu = sum(m["cpu_seconds"] for m in both)
-    ref_cpu = sum(m["reference_cpu_seconds"] for m in both)
+    cases, sizes = args.cases.split(","), [int(s) for s in args.sizes.split(",")]
+    results: dict = {"cpu_model": cpu_model(), "cpu_count": os.cpu_count(),
+                     "thread_budget": thread_budget(), "jax_backend": jax.default_backend(),
+                     "jax_version": jax.__version__, "load_average_start": os.getloadavg(),
+                     "xla_flags": os.environ.get("XLA_FLAGS", ""), "cases": {}}
+    log = SolverLog()
+    with single_threaded_blas():
+        for n in sizes:
+            # first call of the process at this size (other codes: synthetic, same n)
+            codes, factors = make_codes(n, seed=1)
+            first = time_suite(codes, factors, log)
+            results.setdefault("first_call", {})[str(n)] = {
+                "suite_seconds": first["suite_seconds"],
+                "per_metric": {k: v["seconds"] for k, v in first["metrics"].items()}}
+            print(f"first suite call at n={n}: {first['suite_seconds']:.2f}s", flush=True)
+            for case in cases:
+                codes, factors = load_case(case, n)
+                entry = time_suite(codes, factors, log)
+                per = "  ".join(f"{k} {v['seconds']:.2f}" for k, v in entry["metrics"].items())
+                print(f"{case:18s} n={n:6d}  suite {entry['suite_seconds']:6.2f}s "
+                      f"(CPU {entry['suite_cpu_seconds']:.2f}s)  {per}", flush=True)
+                results["cases"].setdefault(case, {})[str(n)] = entry
+        if not args.skip_references:
+            for case in cases:
+                print(f"references on {case} ({args.reference_n} samples)", flush=True)
+                codes, factors = load_case(case, args.reference_n)
+                results["cases"][case]["agreement"] = references(
+                    codes, factors, args.gbt_reference_n)
+    if not args.skip_pair:
+        results["pair"] = run_pair(args.pair_case, 10000)
+        pair = results["pair"]
+        print(f"pair ({args.pair_case}): sequential {pair['sequential_seconds']:.1f}s, side by "
+              f"side {pair['side_by_side_seconds']:.1f}s with budget {pair['budget_per_process']}"
+              f" (ratio {pair['side_by_side_ratio']:.2f}), "
+              f"{pair['side_by_side_default_threads_seconds']:.1f}s with default threads "
+              f"(ratio {pair['side_by_side_default_threads_ratio']:.2f})", flush=True)
     results["load_average_end"] = os.getloadavg()
-    print(f"whole suite incl. default DCI: {results['suite_seconds_all']:.2f}s wall, "
-          f"{results['suite_cpu_seconds_all']:.2f}s CPU")
-    if both:
-        results.update({"suite_seconds": total, "reference_seconds": ref_total,
-                        "suite_cpu_seconds": cpu, "reference_cpu_seconds": ref_cpu,
-                        "cpu_speedup": ref_cpu / cpu,
-                        "speedup": ref_total / total,
-                        "max_abs_diff": max(max(m["abs_diff"].values())
-                                            for m in results["metrics"].values()
-                                            if "abs_diff" in m)})
-        print(f"CPU: suite {cpu:.2f}s  references {ref_cpu:.2f}s  x{ref_cpu / cpu:.1f}")
-        print(f"suite {total:.2f}s  references {ref_total:.2f}s  x{ref_total / total:.1f}  "
-              f"largest disagreement {results['max_abs_diff']:.4f}")
     write_json(args.json, results)
     return 0
 

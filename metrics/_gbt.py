@@ -519,11 +519,13 @@ def fit_gbt_factors(x: np.ndarray, ys: np.ndarray, num_classes,
     relevant = np.zeros(num_t, np.int64)
     import numba
 
+    from metrics._threads import thread_budget
+
     threads = numba.get_num_threads()
     # small problems: fewer threads (waking the pool each stage costs more than it saves);
     # a tree's work grows with its samples and with its latents' bins (histogram scans)
     work = num_t * (n + num_l * num_b)
-    numba.set_num_threads(max(1, min(threads, work // 100_000)))
+    numba.set_num_threads(max(1, min(threads, thread_budget(), work // 100_000)))
     try:
         with numba.parallel_chunksize(1):  # dynamic scheduling: robust to a busy core
             for _ in range(n_stages):
