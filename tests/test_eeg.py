@@ -176,26 +176,50 @@ def test_study_visual_beta_comes_from_its_config(tmp_path, monkeypatch):
 
 @pytest.mark.slow
 def test_scan_eeg_study_end_to_end(tmp_path):
-    """The study at toy scale: both runs through the one trainer (the SCAN run over the
-    beta-VAE run, whose beta is the config file's), every method judged by accuracy and AUC."""
-    from disentangle.runs import load_run
-    from experiments import scan_eeg
+    """The study on the harness at toy scale, two seeds: both runs through the one trainer
+    (the SCAN run over the beta-VAE run, whose beta is the config file's), every method
+    judged by accuracy and AUC, the claims judged and the report written."""
+    import json
 
-    m = {"participants": 32, "trials": 2, "vae_steps": 2, "scan_steps": 2, "seeds": [0],
-         "label_fraction": 1.0}
-    out = scan_eeg.study_seed(m, 0, tmp_path)
-    visual = load_run(out["runs"]["visual"])
-    assert out["visual_beta"] == visual.config.model.beta == 4.0
-    assert load_run(out["runs"]["scan"]).config.model.visual_run == out["runs"]["visual"]
+    from disentangle.runs import load_run
+    from experiments import harness, scan_eeg
+
+    tiny = {"participants": 32, "trials": 2, "vae_steps": 2, "scan_steps": 2,
+            "label_fraction": 1.0}
+    results = harness.run(scan_eeg.STUDY, "quick", tmp_path, seeds=[0, 1], overrides=tiny)
+    assert json.loads((tmp_path / "results.json").read_text())["seeds"] == [0, 1]
+    figs = results["figures"]
+    assert figs["visual_beta"]["values"] == [4.0, 4.0]
+    visual = tmp_path / "seed1" / "runs" / "vae_seed1"
+    assert load_run(visual).config.model.beta == 4.0
+    assert load_run(tmp_path / "seed1" / "runs" / "scan_seed1").config.model.visual_run == \
+        str(visual.absolute())
     for fname in ("age_group", "depression", "anxiety"):
-        for meth in ("scan", "latent_logistic", "component_baseline"):
-            r = out["classification"][fname][meth]
-            assert 0 <= r["accuracy"] <= 1 and 0 <= r["auc"] <= 1
-        assert out["classification"][fname]["labelled_train_participants"] == 24
-    table = scan_eeg.aggregate([out])
-    assert "SCAN AUC" in scan_eeg.report_md({
-        "mode": "toy", "settings": m, "seeds": [0], "table": table, "per_seed": [out],
-        "reading": scan_eeg.reading(table, 8, 1)})
+        for meth in scan_eeg.METHODS:
+            for key in ("accuracy", "auc"):
+                assert all(0 <= v <= 1 for v in figs[f"{fname}/{meth}/{key}"]["values"])
+        # label_fraction 1: every training participant (two thirds of 32) is labelled.
+        assert figs[f"{fname}/labelled_train_participants"]["values"] == [24.0, 24.0]
+    # The mean over factors is the mean of the per-factor figures, seed by seed.
+    per_seed = results["per_seed"]["1"]
+    assert per_seed["mean/scan/auc"] == pytest.approx(np.mean(
+        [per_seed[f"{f}/scan/auc"] for f in ("age_group", "depression", "anxiety")]))
+    # Denoising: the participant average of 2 trials is closer to the clean ERP than one
+    # (and so is the grand average of all training trials).
+    for better in ("participant_average", "grand_average"):
+        assert all(c > s for c, s in zip(figs[f"denoising/corr/{better}"]["values"],
+                                         figs["denoising/corr/single_trial"]["values"]))
+    claims = {c["name"]: c for c in results["claims"]}
+    assert set(claims) == {"scan_auc_above_components",
+                           "denoised_correlation_above_single_trial",
+                           "denoised_rmse_below_single_trial",
+                           "denoised_correlation_above_grand_average"}
+    assert "log/vae/reconstruction" in figs and "log/vae/time" not in figs
+    diff = np.subtract(figs["mean/scan/auc"]["values"],
+                       figs["mean/component_baseline/auc"]["values"])
+    assert claims["scan_auc_above_components"]["interval"]["mean"] == pytest.approx(diff.mean())
+    report = (tmp_path / "report.md").read_text()
+    assert "Denoising held-out single trials" in report and "denoised_trials.png" in report
 
 
 def test_load_erp_npz(tmp_path):
