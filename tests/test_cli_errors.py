@@ -147,8 +147,9 @@ def test_study_configs_validate():
             validate(dts.make_config(model, "ts_factors", {}, mode["proc_steps"], 0,
                                      mode["hidden"]))
     for mode in scan_eeg.MODES.values():
-        validate(scan_eeg.vae_config(mode, 0))
-    validate(scan_shapes.vae_config("dsprites", 4.0, 100, 32))
+        validate(scan_eeg.visual_config(mode, 0))
+    for mode in scan_shapes.MODES.values():
+        validate(scan_shapes.visual_config("dsprites", mode, 0))
 
 
 # ----------------------------------------------------------------------------- CLI behaviour
