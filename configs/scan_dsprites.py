@@ -11,7 +11,7 @@ Symbols: shape, scale (3 bins), pos_x and pos_y (4 bins each); orientation is le
 (ambiguous under the square's and ellipse's symmetries). SCAN beta = 1, lambda = 10 (paper
 appendix), Adam 1e-3. Tiny: ``model.scan_steps=2 train.steps=4 train.checkpoint_every=2
 train.batch_size=8`` (crosses the stage boundary; the visual run may be tiny too).
-Runtime: measured 890 img/s (batch 128, ~7 steps/s; rendering and encoding the batch
+Runtime (CPU): measured 890 img/s (batch 128, ~7 steps/s; rendering and encoding the batch
 dominate) on the shared 2-core machine at load ~22, so 20k steps take about 50 min there
 (expect several times faster on 2 idle cores); a few minutes on a GPU (estimated).
 A good result: scan_loss settles with kl_visual of a few nats; the empty symbol's

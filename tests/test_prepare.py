@@ -425,7 +425,7 @@ def test_cli_prepares_and_reports_errors(tmp_path, monkeypatch, capsys):
     assert "use it with: data.name=mpi3d_toy" in capsys.readouterr().out
     assert len(get_dataset("mpi3d_toy")) == 20
     assert cli_main(["data", "prepare", "mpi3d_tiy", "--from", "x"]) == 2
-    assert "did you mean 'mpi3d_toy'" in capsys.readouterr().err
+    assert "did you mean 'mpi3d_toy'" in capsys.readouterr().err.lower()
     assert cli_main(["data", "list"]) == 0
     assert "mpi3d_toy" in capsys.readouterr().out
 
