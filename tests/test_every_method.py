@@ -75,7 +75,13 @@ def test_every_registered_method_has_a_config_file_and_a_tiny_setting():
         assert load_config(ROOT / path).model.name == method
 
 
-@pytest.mark.parametrize("method", sorted(TINY))
+# The default suite resumes a single-loss method, one with a frozen parent run and two
+# stages, and an RF method on a finite dataset; every method runs under -m slow.
+FAST = ("ae", "scan", "ml_rff")
+
+
+@pytest.mark.parametrize("method", [m if m in FAST else pytest.param(m, marks=pytest.mark.slow)
+                                    for m in sorted(TINY)])
 def test_resume_after_a_lost_checkpoint_is_exact(method, tmp_path, request):
     """Train 4 steps (checkpoints at 2 and 4); lose checkpoint 4 as a kill would, rerun:
     the resumed run logs bit-identical losses at every step."""
