@@ -24,7 +24,8 @@ Modes (settings are overridable, e.g. ``backbone_steps=20``):
 - ``--quick``: MLP backbones (``mlp_small``, Adam 1e-3) of 1,500 steps, K = 8, 200 flow
   steps at Adam 1e-3 (the paper's 1e-4 needs far more steps), predictor 1,000 steps,
   8 seed images, one seed.
-- ``--cpu``: as quick with 3 seeds and a 3,000-step predictor (see ``STUDY.runtime``).
+- ``--cpu``: 5 seeds, backbones of 3,000 steps, 1,000 flow steps, a 3,000-step predictor
+  (see ``STUDY.runtime``).
 - ``--full``: the configs' 30k-step conv backbones, K = 16, 5,000 flow steps at Adam 1e-4,
   predictor 8,000 steps, 3 seeds (estimated 4-5 h per seed on 2 idle CPU cores).
 """
@@ -64,7 +65,8 @@ _QUICK: dict[str, Any] = {
 }
 MODES: dict[str, dict[str, Any]] = {
     "quick": _QUICK,
-    "cpu": {**_QUICK, "seeds": (0, 1, 2), "predictor_steps": 3000},
+    "cpu": {**_QUICK, "seeds": (0, 1, 2, 3, 4), "backbone_steps": 3000, "flow_steps": 1000,
+            "predictor_steps": 3000},
     "full": {**_QUICK, "seeds": (0, 1, 2), "network": None, "backbone_steps": None,
              "backbone_lr": None, "num_potentials": 16, "flow_steps": 5000, "flow_lr": 1e-4,
              "flow_batch_size": 32, "predictor_steps": 8000, "num_codes": 5000,
@@ -226,12 +228,12 @@ STUDY = harness.Study(
           "Flows (ICML 2023)",
     modes=MODES, run_seed=run_seed, claims=CLAIMS, notes=notes,
     runtime={
-        "quick": "one seed, MLP backbones of 1,500 steps, 200 flow steps; measured before the "
-                 "port at load average 20-24: backbones 6-13 min each, flows 5-7 min each, "
-                 "predictor (1,000 steps) 34 min wall once, then cached",
-        "cpu": "3 seeds of quick plus a 3,000-step predictor; estimated 45-60 min on 2 idle "
-               "cores (about 3 min per backbone, 2 min per flow, 6 min per seed for both, "
-               "plus ~6 min for the predictor once), not measured end to end",
+        "quick": "one seed, about 4 min on 2 quiet cores (estimated from the throughput "
+                 "measured at load average ~2: backbones ~33 steps/s, flows ~30 steps/s, "
+                 "~2 min of compilation and evaluation per seed), plus the predictor once",
+        "cpu": "5 seeds of ~6 min each plus the 3,000-step predictor once (~7 min): about "
+               "40 min on 2 quiet cores (estimated from measured throughput, not run end to "
+               "end)",
         "full": "3 seeds of the configs' 30k-step backbones, K = 16, 5,000 flow steps: "
                 "estimated 4-5 h per seed on 2 idle cores, not run",
     },
