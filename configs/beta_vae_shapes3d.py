@@ -5,7 +5,7 @@
 
 Hsu et al. (2023) write the loss as ``BCE_mean + (L / pixels) * beta * KL_mean``; the
 workbench's beta-VAE sums the reconstruction over pixels and the KL over latents, which
-is that objective times the number of pixels (disentangle/models/beta_vae.py), so
+is that objective times the number of pixels (disentangle/methods/vae/beta_vae.py), so
 beta = 3 means the same trade-off and no extra scaling is needed (Adam is invariant to a
 constant loss scale up to its epsilon). 12 latents as the paper's QLAE (2 x 6 factors).
 The optimizer is the workbench's beta-VAE default (Adam 1e-4, disentanglement_lib);
