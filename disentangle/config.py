@@ -27,6 +27,7 @@ from typing import Any
 import ml_collections
 
 from disentangle.errors import ConfigError, UserError
+from disentangle.optim import OPTIMIZERS
 
 
 @contextlib.contextmanager
@@ -190,7 +191,6 @@ def override_origins(overrides: Iterable[str | tuple[str, Any]], where: str) -> 
 
 
 # ----------------------------------------------------------------------------- validation
-OPTIMIZERS = ("adam", "adamw")
 MAX_SEED = 2**31 - 1  # seeds are int32 on device; jax.random.key(2**40) wraps to key(0)
 
 Check = tuple[Callable[[Any], bool], str]  # (value is accepted, what is accepted)
@@ -280,6 +280,13 @@ def validate(config: ml_collections.ConfigDict, source: str = "the config",
                 registry.get(name, where=f"{key}, {origin(key)}")
             except UserError as err:
                 problems.append(str(err))
+    if "train.log_to" in flat:
+        from disentangle.tracking import check_log_to
+
+        try:
+            check_log_to(flat["train.log_to"])
+        except ConfigError as err:
+            problems.append(f"{err} ({origin('train.log_to')})")
     if flat.get("eval.metrics"):
         from disentangle.evaluation import split_metric_names
 

@@ -23,24 +23,32 @@ def decay_labels(params: nnx.State) -> Any:
     return jax.tree_util.tree_map_with_path(label, params)
 
 
-def make_optimizer(train: ml_collections.ConfigDict) -> optax.GradientTransformation:
-    """Adam or AdamW with weight decay on weights only, optional element-wise clipping.
+def _adamw(train: ml_collections.ConfigDict) -> optax.GradientTransformation:
+    """AdamW with ``train.weight_decay`` on kernels only, plain Adam on the rest."""
+    return optax.multi_transform(
+        {"decay": optax.adamw(train.learning_rate, weight_decay=train.weight_decay),
+         "no_decay": optax.adam(train.learning_rate)},
+        decay_labels)
 
-    ``train.optimizer``: 'adam' | 'adamw'; ``train.weight_decay`` applies to kernels only
-    (optax.multi_transform), as QLAE requires; ``train.clip_value > 0`` clips each
-    gradient element to [-clip, clip] first.
+
+# ``train.optimizer`` -> its transformation (config.validate checks names against this).
+OPTIMIZERS: dict[str, Any] = {
+    "adam": lambda train: optax.adam(train.learning_rate),
+    "adamw": _adamw,
+}
+
+
+def make_optimizer(train: ml_collections.ConfigDict) -> optax.GradientTransformation:
+    """The optimizer ``train.optimizer`` of :data:`OPTIMIZERS`, after an element-wise clip
+    to [-clip, clip] when ``train.clip_value > 0``.
+
+    AdamW decays kernels only (optax.multi_transform), as QLAE requires. The ranges of the
+    settings (positive learning rate, weight decay only with AdamW, ...) are checked once,
+    by :func:`disentangle.config.validate`, before a run starts.
     """
-    lr = train.learning_rate
-    if train.optimizer == "adam":
-        if train.get("weight_decay", 0.0):
-            raise ConfigError("train.weight_decay needs train.optimizer='adamw'")
-        core = optax.adam(lr)
-    elif train.optimizer == "adamw":
-        core = optax.multi_transform(
-            {"decay": optax.adamw(lr, weight_decay=train.weight_decay),
-             "no_decay": optax.adam(lr)},
-            decay_labels)
-    else:
-        raise ConfigError(f"train.optimizer={train.optimizer!r}; accepted: 'adam', 'adamw'")
+    if train.optimizer not in OPTIMIZERS:
+        raise ConfigError(f"train.optimizer={train.optimizer!r}; accepted: "
+                          f"{', '.join(map(repr, OPTIMIZERS))}")
+    core = OPTIMIZERS[train.optimizer](train)
     clip = train.get("clip_value", 0.0)
     return optax.chain(optax.clip(clip), core) if clip else core

@@ -169,9 +169,12 @@ class Tracker:
         for w in self.writers:
             w.scalars(step, scalars, "train")
 
-    def maybe_evaluate(self, step: int, params: Any, last: bool) -> None:
-        if not (self.every and self.primary and (step % self.every == 0 or last)):
-            return
+    def due(self, step: int, last: bool) -> bool:
+        """Whether step ``step`` is an ``eval.every`` step (or the last one)."""
+        return bool(self.every and self.primary and (step % self.every == 0 or last))
+
+    def evaluate(self, step: int, params: Any) -> None:
+        """Score the parameters on the fixed sample; a row to eval_log.jsonl and writers."""
         import metrics
         from disentangle.represent import encode_batches
 

@@ -487,8 +487,9 @@ def _train_loop(make_step: Callable, schedule: Callable, state: tuple, *, start:
                                       hosts[0].get(step, tc.steps)),)
             params, opt_state, bad, logs = programs[updates](*args)
             bar.update(1)
-            for i, tracker in enumerate(trackers):
-                tracker.maybe_evaluate(step, pick(params, i), step == tc.steps)
+            for i, tracker in enumerate(trackers):  # slices a member only when it is due
+                if tracker.due(step, step == tc.steps):
+                    tracker.evaluate(step, pick(params, i))
             is_log = step % tc.log_every == 0 or step == tc.steps
             is_ckpt = step % tc.checkpoint_every == 0 or step == tc.steps
             if not (is_log or is_ckpt):
@@ -638,7 +639,7 @@ def train_members(config: ml_collections.ConfigDict, workdir: str | Path, *,
     read like any run. One jitted :func:`make_members_step` advances all member states;
     member m's batch and noise at step t come from ``fold_in(key(seed_m), t)``, as in its
     separate run. ``workdir/sweep.json`` holds the sweep config; a rerun resumes all
-    members from their latest common checkpoint.
+    members from their latest common checkpoint. ``workdir`` is locked while it trains.
     """
     workdir = Path(workdir)
     check_config_matches(workdir, config, "sweep.json")
@@ -649,43 +650,44 @@ def train_members(config: ml_collections.ConfigDict, workdir: str | Path, *,
     dataset = get_dataset(config.data.name, **config.data.get("options", {}))
     setups = [setup(member, dataset) for member in members.values()]
     hyper_name = _hyper_name(config, setups)
-    workdir.mkdir(parents=True, exist_ok=True)  # after every config error could surface
-    primary = jax.process_index() == 0  # multi-host: only process 0 writes logs and configs
-    if primary:
-        (workdir / "sweep.json").write_text(config_lib.to_json(config))
-    dirs = [workdir / name for name in members]
-    managers = []
-    for d, member in zip(dirs, members.values()):
-        d.mkdir(exist_ok=True)
+    with RunLock(workdir):  # one process per sweep directory, as for a single run
+        workdir.mkdir(parents=True, exist_ok=True)  # after every config error could surface
+        primary = jax.process_index() == 0  # multi-host: only process 0 writes logs and configs
         if primary:
-            (d / "config.json").write_text(config_lib.to_json(member))
-        managers.append(checkpoint_manager(d, tc.get("keep_checkpoints", 3)))
+            (workdir / "sweep.json").write_text(config_lib.to_json(config))
+        dirs = [workdir / name for name in members]
+        managers = []
+        for d, member in zip(dirs, members.values()):
+            d.mkdir(exist_ok=True)
+            if primary:
+                (d / "config.json").write_text(config_lib.to_json(member))
+            managers.append(checkpoint_manager(d, tc.get("keep_checkpoints", 3)))
 
-    # Resume every member from the latest step all of them have a checkpoint of.
-    bad_step = jnp.asarray(NO_BAD_STEP, jnp.int32)
-    common = set.intersection(*(set(m.all_steps()) for m in managers))
-    start = max(common) if common else 0
-    for s, m in zip(setups, managers):
-        if start:
-            _, state = restore_checkpoint(m, _target(s, bad_step), start)
-            s.params, s.opt_state = state["params"], state["opt_state"]
-    for d in dirs:
-        if primary:
-            truncate_log(d / "metrics.jsonl", start)
-    if start >= tc.steps:
-        for m in managers:
-            m.close()
+        # Resume every member from the latest step all of them have a checkpoint of.
+        bad_step = jnp.asarray(NO_BAD_STEP, jnp.int32)
+        common = set.intersection(*(set(m.all_steps()) for m in managers))
+        start = max(common) if common else 0
+        for s, m in zip(setups, managers):
+            if start:
+                _, state = restore_checkpoint(m, _target(s, bad_step), start)
+                s.params, s.opt_state = state["params"], state["opt_state"]
+        for d in dirs:
+            if primary:
+                truncate_log(d / "metrics.jsonl", start)
+        if start >= tc.steps:
+            for m in managers:
+                m.close()
+            return workdir
+
+        hosts = None if dataset.device_sampler() is not None else [
+            HostBatches(dataset, tc.batch_size, m.train.seed) for m in members.values()]
+        trackers = [Tracker(d, member, dataset, s.model, start, primary)
+                    for d, member, s in zip(dirs, members.values(), setups)]
+        _train_loop(lambda updates: make_members_step(setups, updates, hyper_name),
+                    setups[0].schedule, members_state(setups), start=start, tc=tc, dirs=dirs,
+                    managers=managers, trackers=trackers, stacked=True, hosts=hosts,
+                    mesh=setups[0].mesh, progress=progress and primary, primary=primary)
         return workdir
-
-    hosts = None if dataset.device_sampler() is not None else [
-        HostBatches(dataset, tc.batch_size, m.train.seed) for m in members.values()]
-    trackers = [Tracker(d, member, dataset, s.model, start, primary)
-                for d, member, s in zip(dirs, members.values(), setups)]
-    _train_loop(lambda updates: make_members_step(setups, updates, hyper_name),
-                setups[0].schedule, members_state(setups), start=start, tc=tc, dirs=dirs,
-                managers=managers, trackers=trackers, stacked=True, hosts=hosts,
-                mesh=setups[0].mesh, progress=progress and primary, primary=primary)
-    return workdir
 
 
 def _progress(start: int, total: int, workdir: Path, enabled: bool):

@@ -35,7 +35,7 @@ import numpy as np
 
 from experiments import harness
 
-CONFIG = Path(__file__).resolve().parents[1] / "configs" / "beta_vae_dsprites.py"
+CONFIG = harness.CONFIGS / "beta_vae_dsprites.py"
 
 MODES: dict[str, dict[str, Any]] = {
     "quick": {"network": "mlp_small", "latent_dim": 10, "betas": (1.0, 8.0, 32.0),

@@ -42,11 +42,10 @@ from disentangle.errors import DataError
 from disentangle.methods.dts.lstm_vae import kl_diagnostics
 from disentangle.represent import encode_batches
 from disentangle.runs import load_run
-from disentangle.sweep import REPO_ROOT
 from disentangle.train import read_log, train_and_evaluate
 from experiments import harness
 
-CONFIG = REPO_ROOT / "configs" / "dts_ts_factors.py"
+CONFIG = harness.CONFIGS / "dts_ts_factors.py"
 
 # The weights used for DTS (the paper publishes none; alpha < 1 keeps the MI term).
 DTS_WEIGHTS = {"alpha": -1.0, "beta": 4.0, "gamma": 1.0, "group_weight": 2.0}

@@ -37,6 +37,9 @@ from typing import Any
 import numpy as np
 from scipy import stats
 
+from disentangle.sweep import REPO_ROOT
+
+CONFIGS = REPO_ROOT / "configs"  # the config files the studies' runs start from
 MODES = ("quick", "cpu", "full")
 HOLDS, FAILS, INCONCLUSIVE = "holds", "does not hold", "inconclusive"
 

@@ -18,10 +18,9 @@ from pathlib import Path
 from typing import Any
 
 from disentangle.config import load_config
-from disentangle.sweep import REPO_ROOT
 from experiments import harness
 
-CONFIGS = REPO_ROOT / "configs"
+CONFIGS = harness.CONFIGS
 # method -> (config file, extra overrides). The VAE/AE run at learning rate 5e-4 in the
 # short modes (so that a few thousand steps show learnt structure); QLAE keeps its 1e-3.
 METHODS = {

@@ -42,7 +42,7 @@ from disentangle.data import rf
 from experiments import harness
 
 METHODS = ("dr_rff", "ml_rff", "ml_rff_awgn")
-CONFIGS = {m: Path(__file__).resolve().parents[1] / "configs" / f"{m}_zigbee.py"
+CONFIGS = {m: harness.CONFIGS / f"{m}_zigbee.py"
            for m in METHODS}
 LABELS = {"dr_rff": "DR-RFF", "ml_rff": "ML", "ml_rff_awgn": "ML + AWGN aug."}
 # The paper's multipath figures (AUC, EER) of each method (shared/PAPERS.md).

@@ -69,7 +69,7 @@ from disentangle.runs import load_run
 from disentangle.train import train_and_evaluate
 from experiments import harness
 
-CONFIGS = Path(__file__).resolve().parents[1] / "configs"
+CONFIGS = harness.CONFIGS
 VISUAL_CONFIG = CONFIGS / "beta_vae_eeg.py"
 SCAN_CONFIG = CONFIGS / "scan_eeg.py"
 UNITS_UV = 10.0

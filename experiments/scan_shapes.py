@@ -77,7 +77,7 @@ from disentangle.runs import load_run
 from disentangle.train import train_and_evaluate
 from experiments import harness
 
-CONFIGS = Path(__file__).resolve().parents[1] / "configs"
+CONFIGS = harness.CONFIGS
 VISUAL_CONFIG = CONFIGS / "beta_vae_mlp_dsprites.py"
 SCAN_CONFIGS = {"dsprites": CONFIGS / "scan_dsprites.py",
                 "colour_shapes": CONFIGS / "scan_colour_shapes.py"}

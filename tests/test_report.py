@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import re
+
+import pytest
 
 from disentangle import train as train_lib
 from disentangle.evaluation import evaluate_run
@@ -22,9 +25,16 @@ def test_report_opens_with_what_was_trained_and_who_led(make_config, tmp_path):
     order = [md.index(h) for h in ("## What was trained", "## Which method led", "## Scores",
                                    "## Metrics during training", "## Members")]
     assert order == sorted(order)
-    # The leader sentence names the best group's mean over seeds.
+    # The leader sentence names the group with the highest mean over seeds, and that mean.
+    infom = {name: json.loads((tmp_path / name / "eval.json").read_text())
+             ["representations"]["mean"]["infom"]
+             for name in ("ae-seed0", "beta_vae-seed0", "beta_vae-seed1")}
+    means = {"ae": infom["ae-seed0"],
+             "beta_vae": (infom["beta_vae-seed0"] + infom["beta_vae-seed1"]) / 2}
+    best = max(means, key=means.get)
     lead = re.search(r"- InfoM: (\w+) leads with ([0-9.]+)", md)
-    assert lead is not None
+    assert lead is not None and lead.group(1) == best
+    assert float(lead.group(2)) == pytest.approx(means[best], abs=5e-4)
     assert (tmp_path / "metrics_over_steps.png").exists()
     assert "metrics_over_steps.png" in md and "## beta_vae: traversals and NMI" in md
     assert "NMI between each factor" in md  # captions say what a figure shows

@@ -36,10 +36,11 @@ def test_eval_every_leaves_training_unchanged_and_resumes_exactly(make_config, t
     assert read_log(tmp_path / "killed", EVAL_LOG) == rows
 
 
-def test_unknown_writer_is_refused(make_config, tmp_path):
+def test_unknown_writer_is_refused_before_anything_is_written(make_config, tmp_path):
     with pytest.raises(ConfigError, match=r"train.log_to contains 'mlflow'; accepted: jsonl"):
         train_lib.train_and_evaluate(make_config("ae", steps=2, **{
-            "train.log_to": ("jsonl", "mlflow")}), tmp_path, progress=False)
+            "train.log_to": ("jsonl", "mlflow")}), tmp_path / "run", progress=False)
+    assert not (tmp_path / "run").exists()
 
 
 def _events(path):
