@@ -249,28 +249,48 @@ def restore_latest_good(workdir: Path, target: dict, keep: int = 3
                         ) -> tuple[ocp.CheckpointManager, tuple[int, dict] | None]:
     """The run's checkpoint manager and the newest checkpoint that restores.
 
-    A checkpoint that fails to restore (truncated file, missing metadata, wrong shapes) is
-    moved aside to ``WORKDIR/checkpoints_damaged/STEP`` (never deleted) with a warning that
-    names it and the error, and the next older one is tried.
+    Checkpoints newer than that one which fail to restore (truncated file, missing
+    metadata) are moved aside to ``WORKDIR/checkpoints_damaged/STEP`` (never deleted) with
+    a warning that names each and its error. If none restores (e.g. checkpoints of another
+    version of the model), nothing is moved and the error names them all: the run is not
+    silently restarted from scratch.
     """
-    while True:
-        manager = checkpoint_manager(workdir, keep)
-        step = manager.latest_step()
-        if step is None:
-            return manager, None
+    manager = checkpoint_manager(workdir, keep)
+    failed: list[tuple[int, Exception]] = []
+    for step in sorted(manager.all_steps(), reverse=True):
         try:
-            return manager, restore_checkpoint(manager, target, step)
+            restored = restore_checkpoint(manager, target, step)
         except Exception as err:  # orbax raises many kinds for a damaged directory
+            failed.append((step, err))
+            continue
+        if failed:
             manager.close()
-            aside = workdir / DAMAGED / str(step)
-            while aside.exists():
-                aside = aside.with_name(aside.name + "_")
-            aside.parent.mkdir(exist_ok=True)
-            (workdir / "checkpoints" / str(step)).rename(aside)
-            first_line = str(err).strip().splitlines()[0][:200] if str(err).strip() else ""
-            warnings.warn(f"checkpoint {step} of {workdir} does not restore "
-                          f"({type(err).__name__}: {first_line}); moved it to {aside} and "
-                          "resuming from the previous one", stacklevel=2)
+            for bad, err in failed:
+                _move_aside(workdir, bad, err)
+            manager = checkpoint_manager(workdir, keep)
+        return manager, restored
+    manager.close()
+    if failed:
+        listed = "; ".join(f"step {st}: {type(e).__name__}: {_first_line(e)}" for st, e in failed)
+        raise UserError(f"no checkpoint of {workdir} restores ({listed}); nothing was moved. "
+                        "Use another --workdir, or move the checkpoints away to start over")
+    return checkpoint_manager(workdir, keep), None
+
+
+def _first_line(err: Exception) -> str:
+    text = str(err).strip()
+    return text.splitlines()[0][:200] if text else ""
+
+
+def _move_aside(workdir: Path, step: int, err: Exception) -> None:
+    aside = workdir / DAMAGED / str(step)
+    while aside.exists():
+        aside = aside.with_name(aside.name + "_")
+    aside.parent.mkdir(exist_ok=True)
+    (workdir / "checkpoints" / str(step)).rename(aside)
+    warnings.warn(f"checkpoint {step} of {workdir} does not restore ({type(err).__name__}: "
+                  f"{_first_line(err)}); moved it to {aside} and resuming from the previous "
+                  "one", stacklevel=3)
 
 
 # Keys added to base_config after runs were written: absent in an old config.json means this.

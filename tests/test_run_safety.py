@@ -63,6 +63,19 @@ def test_damaged_latest_checkpoint_falls_back_and_is_kept_aside(make_config, tmp
     assert [r["loss"] for r in b] == [r["loss"] for r in a]
 
 
+def test_no_restorable_checkpoint_is_an_error_and_nothing_moves(make_config, tmp_path):
+    run = train_lib.train_and_evaluate(make_config("ae", steps=2, **{
+        "train.checkpoint_every": 2}), tmp_path / "run", progress=False)
+    for f in (run / "checkpoints" / "2").rglob("*"):
+        if f.is_file():
+            f.write_bytes(b"")
+    with pytest.raises(UserError, match=r"no checkpoint of .* restores \(step 2: .*nothing "
+                                        r"was moved"):
+        train_lib.train_and_evaluate(make_config("ae", steps=4, **{
+            "train.checkpoint_every": 2}), run, progress=False)
+    assert (run / "checkpoints" / "2").is_dir() and not (run / "checkpoints_damaged").exists()
+
+
 def test_torn_last_log_line_is_dropped_and_a_bad_middle_line_named(make_config, tmp_path):
     config = make_config("ae", steps=4, **{"train.checkpoint_every": 2})
     run = train_lib.train_and_evaluate(config, tmp_path / "run", progress=False)
