@@ -158,9 +158,14 @@ class Tracker:
         self.primary = primary
         if self.every and primary:
             truncate_log(self.workdir / EVAL_LOG, start, warn_missing=False)
-            n = int(ev.get("every_samples", 2000))
-            self.factors, self.observations = dataset.sample(
-                n, np.random.default_rng([int(ev.get("seed", 0)), 1729]))
+            # The evaluation sample of disentangle.represent: distinct stored rows of a
+            # finite dataset (disjoint held-out splits), drawn once.
+            from disentangle.represent import evaluation_batches
+
+            batches = list(evaluation_batches(dataset, int(ev.get("every_samples", 2000)),
+                                              int(ev.get("seed", 0))))
+            self.factors = np.concatenate([f for _, f, _ in batches])
+            self.observations = np.concatenate([x for _, _, x in batches])
             self.metric_names = list(ev.get("every_metrics", ("infomec", "mig")))
             self.factor_names = list(dataset.factor_names)
 
@@ -176,11 +181,12 @@ class Tracker:
     def evaluate(self, step: int, params: Any) -> None:
         """Score the parameters on the fixed sample; a row to eval_log.jsonl and writers."""
         import metrics
-        from disentangle.represent import encode_batches
+        from disentangle.represent import Encoded, encode_batches
 
-        mean, _, codes = encode_batches(self.model_of(params), self.observations)
-        result = metrics.evaluate(mean if codes is None else codes, self.factors,
-                                  names=self.metric_names)
+        mean, logvar, codes = encode_batches(self.model_of(params), self.observations)
+        primary = next(iter(Encoded(self.factors, mean, logvar, codes=codes)
+                            .representations().values()))  # as disentangle evaluate scores
+        result = metrics.evaluate(primary, self.factors, names=self.metric_names)
         row = {"step": step, **metrics.scalars(result)}
         with open(self.workdir / EVAL_LOG, "a") as f:
             f.write(json.dumps(row) + "\n")

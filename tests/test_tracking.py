@@ -118,3 +118,20 @@ def test_wandb_offline_run_holds_the_losses_and_the_nmi_image(make_config, tmp_p
     pngs = [p.name for p in (offline[0] / "files" / "media" / "images").rglob("*.png")]
     assert any(n.startswith("nmi") for n in pngs) and any(n.startswith("traversals")
                                                           for n in pngs)
+
+
+def test_eval_every_takes_distinct_rows_of_a_finite_dataset(make_config, tmp_path):
+    """The tracker's sample is the evaluation sample of disentangle.represent: on stored
+    data, each row at most once (capped with a warning), so held-out splits are disjoint."""
+    import numpy as np
+
+    from disentangle.data.base import ArrayData
+    from disentangle.tracking import Tracker
+
+    factors = np.stack(np.meshgrid(np.arange(5), np.arange(10), indexing="ij"), -1).reshape(-1, 2)
+    data = ArrayData("toy", np.zeros((50, 4, 4, 1), np.uint8), factors, ("a", "b"), (5, 10))
+    config = make_config("ae", steps=2, **{"eval.every": 1, "eval.every_samples": 200})
+    with pytest.warns(UserWarning, match="200 evaluation samples asked for, but it stores 50"):
+        tracker = Tracker(tmp_path, config, data, model_of=None, start=0)
+    assert len(tracker.factors) == 50
+    assert len({tuple(f) for f in tracker.factors}) == 50
