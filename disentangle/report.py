@@ -31,6 +31,10 @@ COLUMNS: dict[str, tuple[str, ...]] = {
 }
 RECONSTRUCTION = "recon."
 LOWER_IS_BETTER = {RECONSTRUCTION}
+# A factor is captured when some latent carries at least this share of its entropy:
+# max_j NMI_ij = max_j I(s_i; z_j) / H(s_i) >= CAPTURE_NMI.
+CAPTURE_NMI = 0.5
+CAPTURED = f"factors NMI≥{CAPTURE_NMI}"
 CAPTIONS = {
     "nmi": "NMI between each factor (rows) and each latent (columns): a disentangled model has "
            "one bright cell per factor row, each in its own latent column (grey: inactive "
@@ -81,8 +85,25 @@ def run_scores(run: Path) -> dict[str, float]:
             if isinstance(scores.get(key), int | float):
                 out[label] = float(scores[key])
                 break
+    if scores.get("nmi"):
+        out[CAPTURED] = float(captured_factors(np.asarray(scores["nmi"], float)))
     out[RECONSTRUCTION] = float(ev["reconstruction"])
     return out
+
+
+def captured_factors(nmi: np.ndarray, threshold: float = CAPTURE_NMI) -> int:
+    """The number of factors (rows of NMI [K, L]) with a latent of NMI >= ``threshold``."""
+    return int((nmi.max(axis=1) >= threshold).sum()) if nmi.size else 0
+
+
+def representative(members: list[Path]) -> Path:
+    """The member shown for its group: the most captured factors, then the highest InfoM,
+    then the first."""
+    def key(item):
+        i, run = item
+        s = run_scores(run)
+        return (-s.get(CAPTURED, -1), -s.get("InfoM", -1), i)
+    return min(enumerate(members), key=key)[1]
 
 
 def group_scores(runs: list[Path]) -> dict[str, list[dict]]:
@@ -104,7 +125,7 @@ def leaders(runs: list[Path]) -> list[str]:
     """One sentence per metric: the group that led (mean over seeds) and the runner-up."""
     groups = group_scores(runs)
     out = []
-    for col in [*COLUMNS, RECONSTRUCTION]:
+    for col in [*COLUMNS, CAPTURED, RECONSTRUCTION]:
         ranked = sorted(((np.mean([m[col] for m in ms if col in m]), g,
                           [m[col] for m in ms if col in m]) for g, ms in groups.items()
                          if any(col in m for m in ms)), reverse=col not in LOWER_IS_BETTER)
@@ -147,7 +168,7 @@ def trained_table(runs: list[Path]) -> tuple[list[str], list[list[str]]]:
 
 def summary_table(runs: list[Path]) -> tuple[list[str], list[list[str]]]:
     groups = group_scores(runs)
-    header = ["group", "n", *COLUMNS, RECONSTRUCTION]
+    header = ["group", "n", *COLUMNS, CAPTURED, RECONSTRUCTION]
     rows = []
     for name, members in groups.items():
         row = [name, str(len(members))]
@@ -164,7 +185,7 @@ def summary_table(runs: list[Path]) -> tuple[list[str], list[list[str]]]:
 
 
 def member_table(runs: list[Path]) -> tuple[list[str], list[list[str]]]:
-    header = ["member", "status", "step", *COLUMNS, RECONSTRUCTION]
+    header = ["member", "status", "step", *COLUMNS, CAPTURED, RECONSTRUCTION]
     rows = []
     for run in runs:
         status = _read_json(run / "status.json")
@@ -296,7 +317,9 @@ def write_report(directory: str | Path, title: str | None = None) -> tuple[Path,
     lead = leaders(runs)
     if lead:
         note = ("Scores of each run's primary representation (integer codes for QLAE, "
-                "posterior means otherwise) on a fixed sample; mean ± sample std over seeds.")
+                "posterior means otherwise) on a fixed sample; mean ± sample std over seeds. "
+                f"{CAPTURED}: the number of factors some single latent carries at least "
+                f"{CAPTURE_NMI:g} of (max over latents of I(factor; latent) / H(factor)).")
         section("Which method led",
                 "<ul>" + "".join(f"<li>{esc(x)}</li>" for x in lead) + f"</ul><p>{esc(note)}</p>",
                 "\n".join(f"- {x}" for x in lead) + "\n\n" + note)
@@ -308,13 +331,16 @@ def write_report(directory: str | Path, title: str | None = None) -> tuple[Path,
                              "step (eval.every): disentanglement emerging, or not, as the "
                              "runs train.")
         section("Metrics during training", h, m)
-    firsts: dict[str, Path] = {}
+    members: dict[str, list[Path]] = {}
     for run in runs:
-        firsts.setdefault(group_of(run.name), run)
-    for group, run in firsts.items():
+        members.setdefault(group_of(run.name), []).append(run)
+    for group, group_runs in members.items():
+        run = representative(group_runs)
         figs = [figure(p, caption(p, run.name)) for p in side_by_side(run)]
+        which = (f" ({run.name}: of its {len(group_runs)} seeds, the one with the most "
+                 f"captured factors)" if len(group_runs) > 1 else "")
         if figs:
-            section(f"{group}: traversals and NMI", "".join(h for h, _ in figs),
+            section(f"{group}: traversals and NMI{which}", "".join(h for h, _ in figs),
                     "\n\n".join(m for _, m in figs))
     for run in runs:
         h_parts, m_parts = [], []

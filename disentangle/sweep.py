@@ -159,7 +159,8 @@ def _traverse(run_dir: Path):
     if not (run_dir / "figures" / "traversal_linear.png").exists():
         from disentangle.traverse.runner import TraverseOptions, traverse_run
 
-        traverse_run(run_dir, "linear", TraverseOptions(score=False, scale=2), log=None)
+        traverse_run(run_dir, "linear", TraverseOptions(num_seeds=2, score=False, scale=2),
+                     log=None)
 
 
 def read_status(run_dir: Path) -> dict:

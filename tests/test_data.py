@@ -8,7 +8,7 @@ import pytest
 from disentangle.data import DATASETS, get_dataset
 from disentangle.errors import DataError
 
-PROCEDURAL = ["dsprites", "colour_shapes"]
+PROCEDURAL = ["dsprites", "colour_shapes", "colour_scene"]
 
 
 def test_dsprites_grid_matches_the_published_factors():
@@ -26,6 +26,45 @@ def test_colour_shapes_has_colour_factors():
     assert {"object_hue", "background_hue", "shape", "scale", "pos_x", "pos_y"} == set(
         ds.factor_names)
     assert ds.observation_shape == (64, 64, 3)
+
+
+def test_colour_scene_colour_factors_each_move_one_channel_linearly():
+    """Wall, floor and ball colour: one step changes only G, B or R respectively, by the
+    same amount at every step, and only in the pixels of that region."""
+    ds = get_dataset("colour_scene")
+    assert ds.observation_shape == (32, 32, 3) and ds.factor_sizes == (8, 8, 8, 6, 8)
+    base = np.array([[0, 0, 0, 5, 0]])  # the largest ball, at the left
+    ball = (19, 10)  # ball centre: row 0.6 * 32, column 0.32 * 32
+    for k, (channel, where) in enumerate([(1, (5, 30)), (2, (30, 30)), (0, ball)]):
+        steps = []
+        for value in range(8):
+            f = base.copy()
+            f[0, k] = value
+            steps.append(ds.sample_observations_from_factors(f)[0])
+        diffs = np.diff(np.stack(steps), axis=0)  # [7, 32, 32, 3]
+        others = [c for c in range(3) if c != channel]
+        np.testing.assert_allclose(diffs[..., others], 0.0, atol=1e-6)
+        pixel = diffs[:, where[0], where[1], channel]
+        np.testing.assert_allclose(pixel, pixel[0], rtol=1e-4)  # linear in the factor
+        assert pixel[0] > 0.05
+        if k == 0:  # the wall's colour does not reach the floor
+            np.testing.assert_allclose(diffs[:, 20:, 30], 0.0, atol=1e-6)
+
+
+def test_colour_scene_ball_radius_and_position():
+    """The ball's covered area is pi r^2 (to rasterisation error) and its centroid moves
+    by the position step."""
+    ds = get_dataset("colour_scene")
+    areas, centroids = [], []
+    for radius, x in [(0, 3), (5, 3), (5, 4)]:
+        f = np.array([[0, 0, 7, radius, x]])
+        img = ds.sample_observations_from_factors(f)[0]
+        plain = ds.sample_observations_from_factors(np.array([[0, 0, 0, radius, x]]))[0]
+        cover = (img[..., 0] - plain[..., 0]) / (img[..., 0] - plain[..., 0]).max()
+        areas.append(cover.sum())
+        centroids.append((cover * (np.arange(32) + 0.5)[None, :]).sum() / cover.sum())
+    np.testing.assert_allclose(areas[:2], np.pi * ds.radii[[0, 5]] ** 2, rtol=0.03)
+    np.testing.assert_allclose(centroids[2] - centroids[1], np.diff(ds.positions)[0], rtol=0.02)
 
 
 @pytest.mark.parametrize("name", PROCEDURAL)

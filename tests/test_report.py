@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 
+import numpy as np
 import pytest
 
 from disentangle import train as train_lib
@@ -41,3 +42,26 @@ def test_report_opens_with_what_was_trained_and_who_led(make_config, tmp_path):
     page = html_path.read_text()
     assert '{"' not in page and "<pre>" not in page  # no raw JSON
     assert page.count("data:image/png;base64,") >= 4
+
+
+def _fake_run(directory, name, nmi, infom):
+    run = directory / name
+    run.mkdir()
+    (run / "eval.json").write_text(json.dumps({
+        "primary": "codes", "reconstruction": 1.0,
+        "representations": {"codes": {"nmi": nmi, "infom": infom}}}))
+    return run
+
+
+def test_captured_factors_count_rows_with_a_latent_at_half_their_entropy(tmp_path):
+    """A factor is captured when max_j NMI_ij >= 0.5; the group shows its member with the
+    most captured factors (then the highest InfoM), and the scores carry the count."""
+    from disentangle.report import CAPTURED, captured_factors, representative, run_scores
+
+    nmi = np.array([[0.5, 0.1], [0.49, 0.3], [0.0, 0.9]])
+    assert captured_factors(nmi) == 2 and captured_factors(nmi, 0.95) == 0
+    runs = [_fake_run(tmp_path, "m-seed0", [[0.6, 0.0], [0.1, 0.2]], 0.9),
+            _fake_run(tmp_path, "m-seed1", [[0.6, 0.0], [0.1, 0.7]], 0.1),
+            _fake_run(tmp_path, "m-seed2", [[0.6, 0.0], [0.8, 0.1]], 0.5)]
+    assert [run_scores(r)[CAPTURED] for r in runs] == [1.0, 2.0, 2.0]
+    assert representative(runs).name == "m-seed2"

@@ -127,3 +127,17 @@ def test_report_renders_in_headless_chromium_without_console_errors(sweep_file, 
     assert shot.exists() and shot.stat().st_size > 10_000
     assert "ae_dsprites-seed0" in dom.stdout and "<img" in dom.stdout
     assert Path(html_path).read_text().count("data:image/png;base64,") >= 2
+
+
+def test_demo_sweep_scores_during_training_on_colour_scene():
+    """The demo's members: three methods x two seeds on colour_scene, every one scored
+    every steps / 5 steps (the report's metrics-over-steps figure)."""
+    from experiments.commands.demo import DEMO_STEPS, DEMO_SWEEP, demo_overrides
+
+    members = sweep_lib.load_sweep(DEMO_SWEEP)
+    assert [m.name for m in members] == [f"{m}-seed{s}" for m in ("qlae", "beta_tcvae",
+                                                                   "beta_vae") for s in (0, 1)]
+    for m in members:
+        cfg = m.config(demo_overrides(DEMO_STEPS, 5000))
+        assert cfg.data.name == "colour_scene" and cfg.model.network == "mlp_small"
+        assert cfg.eval.every == DEMO_STEPS // 5 and cfg.train.steps == DEMO_STEPS

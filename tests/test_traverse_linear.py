@@ -103,3 +103,16 @@ def test_linear_length_averages_the_ranges_of_latents_in_use():
     from disentangle.traverse.linear import mean_length
 
     assert mean_length(np.array([2.0, 4.0, 0.1])) == pytest.approx(3.0)
+
+
+def test_rows_are_named_with_the_factor_their_latent_carries_most(tmp_path):
+    import json
+
+    from disentangle.traverse.runner import factor_labels
+
+    nmi = [[0.9, 0.0, 0.05], [0.1, 0.15, 0.3]]  # factors a, b x latents z0..z2
+    path = tmp_path / "eval.json"
+    path.write_text(json.dumps({"primary": "mean", "representations": {"mean": {"nmi": nmi}}}))
+    assert factor_labels(["z0", "z1", "z2"], path, ("a", "b")) == ["z0 a", "z1", "z2 b"]
+    assert factor_labels(["z2", "k0"], path, ("a", "b"), threshold=0.5) == ["z2", "k0"]
+    assert factor_labels(["z0"], tmp_path / "missing.json", ("a", "b")) == ["z0"]

@@ -1,7 +1,7 @@
 """Ground-truth datasets: ``get_dataset(name, **options) -> GroundTruthData``.
 
-Names: ``dsprites`` and ``colour_shapes`` (rendered by the project, no download),
-``tfds:dsprites``, ``tfds:shapes3d``, ``tfds:smallnorb`` (read from the user's TFDS
+Names: ``dsprites``, ``colour_shapes`` and ``colour_scene`` (rendered by the project, no
+download), ``tfds:dsprites``, ``tfds:shapes3d``, ``tfds:smallnorb`` (read from the user's TFDS
 data dir), ``npz:PATH`` (a user's file), and the real datasets prepared once from their
 authors' files by ``disentangle data prepare`` (``dsprites_file``, ``shapes3d``,
 ``mpi3d_toy`` / ``_realistic`` / ``_real``, ``cars3d``, ``smallnorb``; prepared.py).

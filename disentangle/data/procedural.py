@@ -121,3 +121,53 @@ class ColourShapes(ProceduralData):
         obj = hsv_to_rgb(f32(self.object_hues)[factors[:, 2]], one, one)
         bg = hsv_to_rgb(f32(self.background_hues)[factors[:, 3]], 0.6 * one, 0.35 * one)
         return mask * obj[:, None, None, :] + (1.0 - mask) * bg[:, None, None, :]
+
+
+def disc_coverage(radius, cx, cy, size: int, ss: int = SUPERSAMPLE) -> jax.Array:
+    """Coverage in [0, 1] of a disc of ``radius`` pixels centred at (cx, cy): [size, size]."""
+    py, px = _grid(size, ss)
+    inside = ((px - cx) ** 2 + (py - cy) ** 2 <= radius**2).astype(jnp.float32)
+    return inside.reshape(size, ss, size, ss).mean(axis=(1, 3))
+
+
+@register_dataset("colour_scene")
+class ColourScene(ProceduralData):
+    """A flat wall / floor / ball scene, 32x32x3 float32 in [0, 1]: the demo's data.
+
+    Factors (8, 8, 8, 6, 8 values): wall colour, floor colour, ball colour, ball radius
+    (0.18-0.32 of the width) and ball x position (0.32-0.68 of the width); the wall is
+    the top 40 %, the ball rests at 60 % height. Each colour factor moves one RGB channel
+    linearly (hue arcs red->yellow, green->cyan, blue->magenta, in which only G, B or R
+    changes), so every factor traces a 1-D curve in pixel space that one latent can carry
+    (a full hue circle, as in Shapes3D, needs two). A Shapes3D-like scene small enough
+    that a few thousand CPU steps disentangle it (docs/DESIGN.md, the demo).
+    """
+
+    factor_names = ("wall_colour", "floor_colour", "ball_colour", "ball_radius", "ball_x")
+    factor_sizes = (8, 8, 8, 6, 8)
+    observation_shape = (32, 32, 3)
+    wall_fraction = 0.4
+    ball_height = 0.6
+
+    def __init__(self):
+        size = self.observation_shape[0]
+        self.hue_arcs = np.stack([np.linspace(0.0, 1 / 6, 8), np.linspace(1 / 3, 1 / 2, 8),
+                                  np.linspace(2 / 3, 5 / 6, 8)])
+        self.saturation_value = ((0.6, 0.9), (0.7, 0.6), (1.0, 1.0))  # wall, floor, ball
+        self.radii = np.linspace(0.18, 0.32, 6) * size
+        self.positions = np.linspace(0.32, 0.68, 8) * size
+
+    def render(self, factors):
+        size = self.observation_shape[0]
+        f32 = lambda a: jnp.asarray(a, jnp.float32)
+        radius = f32(self.radii)[factors[:, 3]]
+        cx = f32(self.positions)[factors[:, 4]]
+        ball = jax.vmap(lambda r, x: disc_coverage(r, x, self.ball_height * size, size))(
+            radius, cx)[..., None]
+        one = jnp.ones_like(radius)
+        wall, floor, colour = (
+            hsv_to_rgb(f32(self.hue_arcs[i])[factors[:, i]], s * one, v * one)[:, None, None]
+            for i, (s, v) in enumerate(self.saturation_value))
+        top = (jnp.arange(size) < int(self.wall_fraction * size)).astype(jnp.float32)
+        top = top[None, :, None, None]
+        return ball * colour + (1.0 - ball) * (top * wall + (1.0 - top) * floor)

@@ -16,7 +16,8 @@ from PIL import Image, ImageDraw
 
 PAD = 2  # pixels between tiles
 SEED_GAP = 8  # extra pixels between seed blocks
-LABEL_W = 28  # left margin for row labels
+LABEL_W = 28  # least left margin for row labels
+CHAR_W = 6  # width of a character of Pillow's default font
 
 
 def to_uint8_rgb(images: np.ndarray) -> np.ndarray:
@@ -40,8 +41,9 @@ def _tile(blocks: np.ndarray, gap: int, background: int = 255) -> np.ndarray:
 
 
 def _with_labels(canvas: np.ndarray, labels: Sequence[str], tile_h: int) -> Image.Image:
-    img = Image.new("RGB", (canvas.shape[1] + LABEL_W, canvas.shape[0]), (255, 255, 255))
-    img.paste(Image.fromarray(canvas), (LABEL_W, 0))
+    width = max([LABEL_W] + [CHAR_W * len(str(t)) + 6 for t in labels])
+    img = Image.new("RGB", (canvas.shape[1] + width, canvas.shape[0]), (255, 255, 255))
+    img.paste(Image.fromarray(canvas), (width, 0))
     draw = ImageDraw.Draw(img)
     for i, text in enumerate(labels):
         draw.text((2, i * (tile_h + PAD) + tile_h // 2 - 5), str(text), fill=(0, 0, 0))

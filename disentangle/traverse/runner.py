@@ -143,8 +143,10 @@ def make_traversals(run, method: str, options: TraverseOptions,
                     flow_steps=int(flow_run.step))
         log(f"flow: pair-classifier accuracy {info['classifier_accuracy']:.3f} "
             f"(chance {1 / flows.potentials.num_potentials:.3f}), step size {step_size:.3g}")
+    labels = factor_labels(traversals.row_labels, run.path / "eval.json",
+                           dataset.factor_names) if method == "linear" else traversals.row_labels
     png, gif = save_traversal_figures(traversals.images, run.figures / f"traversal_{method}",
-                                      traversals.row_labels, options.scale)
+                                      labels, options.scale)
     info["figures"] = [str(png), str(gif)]
     info["num_frames"] = int(traversals.latents.shape[2])
     lat = traversals.latents  # [seeds, rows, steps, L]
@@ -152,6 +154,26 @@ def make_traversals(run, method: str, options: TraverseOptions,
         np.linalg.norm(lat[:, :, -1] - lat[:, :, 0], axis=-1).mean(0))
     info["seconds"] = time.time() - began
     return traversals, info
+
+
+def factor_labels(row_labels: list[str], eval_json: Path, factor_names, threshold: float = 0.2
+                  ) -> list[str]:
+    """``z3`` -> ``z3 ball_x``: each latent row named with the factor it carries most,
+    argmax_i NMI_ij from the run's ``eval.json`` (primary representation), where that NMI
+    is >= ``threshold``; rows stay ``zJ`` without an evaluation or below the threshold."""
+    try:
+        ev = json.loads(Path(eval_json).read_text())
+        nmi = np.asarray(ev["representations"][ev["primary"]]["nmi"], float)  # [K, L]
+    except (OSError, ValueError, KeyError, TypeError):
+        return list(row_labels)
+    out = []
+    for label in row_labels:
+        j = int(label[1:]) if label[:1] == "z" and label[1:].isdigit() else -1
+        if 0 <= j < nmi.shape[1] and nmi.shape[0] == len(factor_names) \
+                and nmi[:, j].max() >= threshold:
+            label = f"{label} {factor_names[int(nmi[:, j].argmax())]}"
+        out.append(label)
+    return out
 
 
 def _predictor(dataset, options: TraverseOptions, log):
