@@ -9,8 +9,6 @@ analytic KL for the first term). ``beta`` is the TC weight; N is the dataset siz
 
 from __future__ import annotations
 
-import jax.numpy as jnp
-
 from disentangle.methods.base import register_model
 from disentangle.methods.gaussian import batch_kl, mws_decomposition
 from disentangle.methods.vae.beta_vae import BetaVAE

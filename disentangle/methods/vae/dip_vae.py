@@ -33,7 +33,7 @@ def batch_covariance(v: jax.Array) -> jax.Array:
 def dip_penalties(cov: jax.Array) -> tuple[jax.Array, jax.Array]:
     """(sum_{i != j} C_ij^2, sum_i (C_ii - 1)^2) of a covariance C [L, L]."""
     diag = jnp.diagonal(cov)
-    off_diagonal = jnp.sum(jnp.square(cov)) - jnp.sum(jnp.square(diag))
+    off_diagonal = jnp.sum(jnp.square(cov - jnp.diag(diag)))
     return off_diagonal, jnp.sum(jnp.square(diag - 1.0))
 
 
