@@ -392,7 +392,8 @@ class RunLock:
 
 # ----------------------------------------------------------------------------- loop
 class HostBatches:
-    """Host-side batches for datasets without a device sampler, prefetched on a thread.
+    """Host-side batches for training sources (``Setup.source``: a dataset, or pairs of its
+    observations) without a device sampler, prefetched on a thread.
 
     The batch of step t comes from ``np.random.default_rng([seed, t])``.
     """
