@@ -136,6 +136,8 @@ def test_factor_vae_groups_split_the_parameters_and_the_schedule_updates_both():
     assert not jax.tree.leaves(rest)
     assert model.schedule(1) == (Update("model", "loss"),
                                  Update("discriminator", "discriminator_loss"))
+    with pytest.raises(ConfigError, match="discriminator_width=0"):
+        FactorVAE(SPEC, **TINY, discriminator_width=0, rngs=nnx.Rngs(0))
 
 
 # ----------------------------------------------------------------------------- DIP-VAE

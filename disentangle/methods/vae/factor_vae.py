@@ -27,6 +27,7 @@ import jax.numpy as jnp
 import optax
 from flax import nnx
 
+from disentangle.errors import ConfigError
 from disentangle.methods.base import Batch, DataSpec, Update, register_model
 from disentangle.methods.gaussian import batch_kl
 from disentangle.methods.vae.ae import network_options
@@ -80,6 +81,11 @@ class FactorVAE(BetaVAE):
                  discriminator_learning_rate: float = 1e-4, discriminator_beta1: float = 0.5,
                  discriminator_beta2: float = 0.9, *, rngs: nnx.Rngs):
         super().__init__(spec, latent_dim, network, reconstruction, beta=1.0, rngs=rngs)
+        if not (discriminator_width >= 1 and discriminator_depth >= 0):
+            raise ConfigError(f"model.discriminator_width={discriminator_width!r}, "
+                              f"model.discriminator_depth={discriminator_depth!r}; accepted: "
+                              "a width >= 1 and a depth >= 0 (hidden layers; 1000 and 6 in "
+                              "the paper)")
         self.gamma = float(gamma)
         self.discriminator = Discriminator(latent_dim, discriminator_width, discriminator_depth,
                                            rngs=rngs)
