@@ -316,3 +316,22 @@ def test_bad_k_is_refused_with_the_accepted_range(dsprites):
     for k in (0, 5, -2):
         with pytest.raises(ConfigError, match=r"model.k=.*1\.\.4"):
             PairedData(dsprites, k)
+
+
+@pytest.mark.slow
+def test_ada_gvae_trains_on_host_drawn_pairs_of_a_stored_dataset(tmp_path):
+    """A stored full grid (npz) has no paired device sampler: pairs come from the host."""
+    grid = np.stack(np.meshgrid(*map(np.arange, (2, 3, 4)), indexing="ij"), -1).reshape(-1, 3)
+    rng = np.random.default_rng(0)
+    np.savez(tmp_path / "grid.npz", factors=grid,
+             images=rng.integers(0, 256, (len(grid), 8, 8, 1), dtype=np.uint8))
+    config = load_config(ROOT / "configs/ada_gvae_dsprites.py", [
+        f"data.name=npz:{tmp_path / 'grid.npz'}", "model.network=mlp_small",
+        "model.latent_dim=3", "model.k=1", "train.batch_size=4", "train.steps=2",
+        "train.log_every=1", "train.checkpoint_every=2"])
+    source = train_lib.setup(config).source
+    assert isinstance(source, PairedData) and source.device_sampler() is None
+    run = train_lib.train_and_evaluate(config, tmp_path / "run", progress=False)
+    rows = train_lib.read_log(run)
+    assert [r["step"] for r in rows] == [1, 2]
+    assert all(np.isfinite(r["loss"]) and 0 <= r["shared_dims"] <= 3 for r in rows)
