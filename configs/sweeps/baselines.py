@@ -12,10 +12,11 @@ which metric. A quick check that everything runs (minutes, meaningless scores):
     disentangle sweep configs/sweeps/baselines.py train.steps=50 train.batch_size=16 \\
         eval.num_samples=1000 --workdir runs/baselines_check
 
-Runtime at the configs' 30k steps: about 45 min per run on 2 CPU cores for the plain VAEs
-(estimated from configs/beta_vae_dsprites.py), more for FactorVAE (a second network and
-update per step) and Ada-GVAE (two images per batch item): about 20 h for the 24 runs;
-about 2 min per run on a GPU (estimated).
+Runtime at the configs' 30k steps on 2 CPU cores: about 45 min per beta-VAE run
+(configs/beta_vae_dsprites.py) and, from the measured step-time ratios
+(benchmarks/results/baselines_step.json), about 85 min per FactorVAE, 55 per DIP-VAE,
+45 per AnnealedVAE and 100 per Ada-GVAE run: about 1 day for the 24 runs; a few minutes
+per run on one modern GPU (estimated).
 """
 
 SEEDS = (0, 1, 2)
