@@ -6,8 +6,9 @@ changed factors are drawn uniformly without replacement among the factors that t
 than one value (K' of them), and each gets a new value drawn uniformly among its *other*
 values, so a pair differs in exactly k_i factors. ``k`` is fixed (1 <= k <= K' - 1), or
 ``k = -1`` (disentanglement_lib's convention for "random"): k_i uniform in 1..K'-1 per pair.
-(disentanglement_lib's generator differs in two details: with k = -1 it changes 1 factor
-with probability 1/2 and k_i otherwise, and a redrawn value may equal the old one.)
+(disentanglement_lib's generator differs in two details: it changes 1 factor or k_i
+factors with probability 1/2 each, for a fixed k too, and a redrawn value may equal the
+old one, so its pairs differ in at most that many factors.)
 
 :class:`PairedData` is what the trainer draws an Ada-VAE's batches from
 (``Method.training_data``): ``sample(n, rng)`` and ``device_sampler()`` as a dataset's,
