@@ -82,6 +82,7 @@ class Setup:
     opt_state: dict[str, Any]
     schedule: Callable[[int], tuple[Update, ...]]
     mesh: Mesh | None = None  # data-parallel mesh when more than one device is present
+    source: Any = None  # training batches: ``model.training_data(dataset)``
 
     def model(self, params: dict[str, nnx.State] | None = None) -> Method:
         params = self.params if params is None else params
@@ -143,7 +144,7 @@ def setup(config: ml_collections.ConfigDict, dataset: GroundTruthData | None = N
     params = replicate(dict(zip(groups, states)), mesh)
     opt_state = replicate({g: txs[g].init(params[g]) for g in groups}, mesh)
     return Setup(config, dataset, graphdef, params, replicate(rest, mesh), txs, opt_state,
-                 model.schedule, mesh)
+                 model.schedule, mesh, model.training_data(dataset))
 
 
 def step_key(seed: int, step) -> jax.Array:
@@ -171,7 +172,7 @@ def _update(graphdef: nnx.GraphDef, txs: dict[str, optax.GradientTransformation]
         if batch is None:
             factors, x = sampler(data_key, batch_size)
             batch = Batch(x, factors)
-        batch = jax.tree.map(lambda a: shard_batch(a, mesh), batch)
+        batch = jax.tree.map(lambda a: shard_batch(a, mesh), batch).replace(step=step)
         params, opt_state = dict(params), dict(opt_state)
         finite, logs = jnp.asarray(True), {}
         for i, u in enumerate(updates):
@@ -211,7 +212,7 @@ def make_train_step(s: Setup, updates: tuple[Update, ...]) -> Callable:
     ``bad_step`` holds the first step whose loss or gradients were not finite. With a data
     mesh (``s.mesh``) the batch is sharded over it inside the step.
     """
-    update = _update(s.graphdef, s.txs, s.dataset.device_sampler(), s.config.train.batch_size,
+    update = _update(s.graphdef, s.txs, s.source.device_sampler(), s.config.train.batch_size,
                      s.mesh, updates)
     seed, rest = s.config.train.seed, s.rest
 
@@ -391,7 +392,8 @@ class RunLock:
 
 # ----------------------------------------------------------------------------- loop
 class HostBatches:
-    """Host-side batches for datasets without a device sampler, prefetched on a thread.
+    """Host-side batches for training sources (``Setup.source``: a dataset, or pairs of its
+    observations) without a device sampler, prefetched on a thread.
 
     The batch of step t comes from ``np.random.default_rng([seed, t])``.
     """
@@ -463,8 +465,8 @@ def train_and_evaluate(config: ml_collections.ConfigDict, workdir: str | Path, *
 def _train(s: Setup, manager, start: int, bad_step, workdir: Path, progress: bool,
            primary: bool) -> None:
     tc = s.config.train
-    hosts = None if s.dataset.device_sampler() is not None else [
-        HostBatches(s.dataset, tc.batch_size, tc.seed)]
+    hosts = None if s.source.device_sampler() is not None else [
+        HostBatches(s.source, tc.batch_size, tc.seed)]
     trackers = [Tracker(workdir, s.config, s.dataset, s.model, start, primary)]
     _train_loop(lambda updates: make_train_step(s, updates), s.schedule,
                 (s.params, s.opt_state, bad_step), start=start, tc=tc, dirs=[workdir],
@@ -635,7 +637,7 @@ def make_members_step(setups: list[Setup], updates: tuple[Update, ...],
     state and, if ``hyper_name``, its own value of that attribute.
     """
     s0 = setups[0]
-    sampler = s0.dataset.device_sampler()
+    sampler = s0.source.device_sampler()
     rest = _stack([s.rest for s in setups])
     seeds = jnp.asarray([s.config.train.seed for s in setups], jnp.int32)
     hypers = jnp.asarray([float(s.config.model[hyper_name]) if hyper_name else 0.0
@@ -699,8 +701,9 @@ def train_members(config: ml_collections.ConfigDict, workdir: str | Path, *,
                 m.close()
             return workdir
 
-        hosts = None if dataset.device_sampler() is not None else [
-            HostBatches(dataset, tc.batch_size, m.train.seed) for m in members.values()]
+        source = setups[0].source
+        hosts = None if source.device_sampler() is not None else [
+            HostBatches(source, tc.batch_size, m.train.seed) for m in members.values()]
         trackers = [Tracker(d, member, dataset, s.model, start, primary)
                     for d, member, s in zip(dirs, members.values(), setups)]
         _train_loop(lambda updates: make_members_step(setups, updates, hyper_name),

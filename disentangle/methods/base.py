@@ -7,6 +7,10 @@
   metrics.jsonl); single-loss methods define ``loss``.
 - ``from_config(model_config, spec, rngs)``: construction from the ``model`` config
   section and the dataset's :class:`DataSpec`.
+- ``training_data(dataset)``: what the trainer draws training batches from; default the
+  dataset itself. A method whose batches are not single observations returns a source with
+  the same ``sample(n, rng)`` / ``device_sampler()`` (Ada-GVAE: pairs of observations,
+  :class:`disentangle.data.pairs.PairedData`).
 
 What the one trainer (``disentangle.train``) needs to train any method, single-loss or
 with several optimizers and stages alike:
@@ -26,7 +30,7 @@ with several optimizers and stages alike:
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import jax
 import ml_collections
@@ -35,6 +39,9 @@ from flax import nnx, struct
 
 from disentangle.optim import make_optimizer
 from disentangle.registry import Registry
+
+if TYPE_CHECKING:
+    from disentangle.data import GroundTruthData
 
 
 @struct.dataclass
@@ -55,10 +62,13 @@ class Representation:
 
 @struct.dataclass
 class Batch:
-    """A training batch: observations ``x [n, *obs]`` and their factors ``int [n, K]``."""
+    """A training batch: observations ``x [n, *obs]``, their factors ``int [n, K]`` (pairs:
+    ``[n, 2, *obs]`` and ``[n, 2, K]``) and the training step (1-based, int32) it is drawn
+    for, set by the trainer (None outside training); step-dependent objectives read it."""
 
     x: jax.Array
     factors: jax.Array | None = None
+    step: jax.Array | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -105,6 +115,10 @@ class Method(nnx.Module):
     def schedule(self, step: int) -> tuple[Update, ...]:
         """The updates of training step ``step`` (1-based), in order."""
         return SINGLE_LOSS
+
+    def training_data(self, dataset: GroundTruthData) -> Any:
+        """The source of training batches (``sample(n, rng)``, ``device_sampler()``)."""
+        return dataset
 
     @classmethod
     def from_config(cls, config: ml_collections.ConfigDict, spec: DataSpec, rngs: nnx.Rngs):

@@ -33,6 +33,11 @@ def kl_to_standard_normal(mean: jax.Array, logvar: jax.Array) -> jax.Array:
     return 0.5 * (jnp.square(mean) + jnp.exp(logvar) - 1.0 - logvar)
 
 
+def batch_kl(mean: jax.Array, logvar: jax.Array) -> jax.Array:
+    """KL(q(z|x) || N(0, I)) summed over latents [n, L] and averaged over the batch."""
+    return jnp.mean(kl_to_standard_normal(mean, logvar).sum(-1))
+
+
 def kl_normal(mean_q, logvar_q, mean_p, logvar_p) -> jax.Array:
     """Per-dimension KL(N_q || N_p) between diagonal Gaussians."""
     return 0.5 * (logvar_p - logvar_q

@@ -10,6 +10,12 @@ from disentangle.methods.base import DataSpec, Method, Representation, register_
 from disentangle.nn import build_decoder, build_encoder, reconstruction_loss
 
 
+def network_options(config) -> dict:
+    """The keywords every autoencoder of the family takes from the ``model`` section."""
+    return {"latent_dim": config.latent_dim, "network": config.network,
+            "reconstruction": config.reconstruction}
+
+
 @register_model("ae")
 class AE(Method):
     def __init__(self, spec: DataSpec, latent_dim: int = 10, network: str = "conv64",
@@ -25,8 +31,7 @@ class AE(Method):
 
     @classmethod
     def from_config(cls, config, spec, rngs):
-        return cls(spec, latent_dim=config.latent_dim, network=config.network,
-                   reconstruction=config.reconstruction, rngs=rngs)
+        return cls(spec, **network_options(config), rngs=rngs)
 
     def encode(self, x: jax.Array) -> Representation:
         return Representation(mean=self.encoder(x))

@@ -9,17 +9,15 @@ analytic KL for the first term). ``beta`` is the TC weight; N is the dataset siz
 
 from __future__ import annotations
 
-import jax.numpy as jnp
-
 from disentangle.methods.base import register_model
-from disentangle.methods.gaussian import kl_to_standard_normal, mws_decomposition
+from disentangle.methods.gaussian import batch_kl, mws_decomposition
 from disentangle.methods.vae.beta_vae import BetaVAE
 
 
 @register_model("beta_tcvae")
 class BetaTCVAE(BetaVAE):
-    def regularizer(self, z, rep):
-        kl = jnp.mean(kl_to_standard_normal(rep.mean, rep.logvar).sum(-1))
+    def regularizer(self, z, rep, batch):
+        kl = batch_kl(rep.mean, rep.logvar)
         parts = mws_decomposition(z, rep.mean, rep.logvar, max(self.dataset_size, z.shape[0]))
         reg = kl + (self.beta - 1.0) * parts["tc"]
         return reg, {"kl": kl, "tc": parts["tc"], "mi": parts["mi"],

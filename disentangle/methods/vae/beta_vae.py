@@ -13,9 +13,9 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
-from disentangle.methods.base import DataSpec, Representation, register_model
-from disentangle.methods.gaussian import kl_to_standard_normal
-from disentangle.methods.vae.ae import AE
+from disentangle.methods.base import Batch, DataSpec, Representation, register_model
+from disentangle.methods.gaussian import batch_kl
+from disentangle.methods.vae.ae import AE, network_options
 from disentangle.nn import reconstruction_loss
 
 
@@ -32,16 +32,17 @@ class BetaVAE(AE):
 
     @classmethod
     def from_config(cls, config, spec, rngs):
-        return cls(spec, latent_dim=config.latent_dim, network=config.network,
-                   reconstruction=config.reconstruction, beta=config.beta, rngs=rngs)
+        return cls(spec, **network_options(config), beta=config.beta, rngs=rngs)
 
     def encode(self, x: jax.Array) -> Representation:
         mean, logvar = jnp.split(self.encoder(x), 2, axis=-1)
         return Representation(mean=mean, logvar=logvar)
 
-    def regularizer(self, z, rep: Representation) -> tuple[jax.Array, dict[str, jax.Array]]:
-        """beta * KL, averaged over the batch; subclasses change this hook only."""
-        kl = jnp.mean(kl_to_standard_normal(rep.mean, rep.logvar).sum(-1))
+    def regularizer(self, z: jax.Array, rep: Representation, batch: Batch
+                    ) -> tuple[jax.Array, dict[str, jax.Array]]:
+        """beta * KL, averaged over the batch; subclasses change this hook only (z [n, L] is
+        the sample the decoder saw, ``batch`` the training batch with its step)."""
+        kl = batch_kl(rep.mean, rep.logvar)
         return self.beta * kl, {"kl": kl}
 
     def loss(self, batch, key):
@@ -49,7 +50,7 @@ class BetaVAE(AE):
         rep = self.encode(x)
         z = rep.sample(key)
         recon = jnp.mean(reconstruction_loss(self.reconstruction, self.decode(z), x))
-        reg, terms = self.regularizer(z, rep)
+        reg, terms = self.regularizer(z, rep, batch)
         loss = recon + reg
-        kl = terms.get("kl", jnp.mean(kl_to_standard_normal(rep.mean, rep.logvar).sum(-1)))
+        kl = terms.get("kl", batch_kl(rep.mean, rep.logvar))
         return loss, {"reconstruction": recon, **terms, "kl": kl, "elbo": -(recon + kl)}
