@@ -27,7 +27,7 @@ from typing import Any
 import ml_collections
 
 from disentangle.errors import ConfigError, UserError
-from disentangle.optim import OPTIMIZERS
+from disentangle.optim import CLIP_SCOPES, DEFAULT_CLIP_SCOPE, OPTIMIZERS
 
 
 @contextlib.contextmanager
@@ -222,6 +222,7 @@ RANGES: dict[str, Check] = {
     "train.optimizer": ((lambda v: v in OPTIMIZERS), ", ".join(map(repr, OPTIMIZERS))),
     "train.weight_decay": _number(0, strict=False),
     "train.clip_value": _number(0, strict=False),
+    "train.clip_scope": ((lambda v: v in CLIP_SCOPES), ", ".join(map(repr, CLIP_SCOPES))),
     "train.log_every": _integer(1),
     "train.checkpoint_every": _integer(1),
     "train.keep_checkpoints": _integer(1),
@@ -359,6 +360,8 @@ def base_config(model: str, dataset: str = "dsprites") -> ml_collections.ConfigD
     config.train = ml_collections.ConfigDict({
         "steps": 30_000, "batch_size": 64, "seed": 0, "learning_rate": 1e-4,
         "optimizer": "adam", "weight_decay": 0.0, "clip_value": 0.0,
+        # which gradients clip_value clips: 'decayed' (kernels, the QLAE authors') or 'all'
+        "clip_scope": DEFAULT_CLIP_SCOPE,
         "log_every": 100, "checkpoint_every": 1000, "keep_checkpoints": 3,
         # Vectorised sweeps (docs/performance.md): num_seeds x len(vmap_values) members
         # trained as one vmapped program, e.g. train.vmap_key=model.beta

@@ -37,10 +37,33 @@ OPTIMIZERS: dict[str, Any] = {
     "adamw": _adamw,
 }
 
+# ``train.clip_scope``: which parameters' gradients ``train.clip_value`` clips.
+# 'decayed': those :func:`decay_labels` labels 'decay' (kernels), as in the QLAE authors'
+# code, whose clip sits in the weight-decayed group only (biases and codebooks unclipped);
+# 'all': every parameter.
+CLIP_SCOPES = ("decayed", "all")
+DEFAULT_CLIP_SCOPE = "decayed"
+
+
+def gradient_clip(train: ml_collections.ConfigDict) -> optax.GradientTransformation | None:
+    """Element-wise clip of the gradient to [-c, c], c = ``train.clip_value``, on the
+    parameters of ``train.clip_scope`` (:data:`CLIP_SCOPES`); None when c = 0."""
+    clip = train.get("clip_value", 0.0)
+    if not clip:
+        return None
+    scope = train.get("clip_scope", DEFAULT_CLIP_SCOPE)
+    if scope not in CLIP_SCOPES:
+        raise ConfigError(f"train.clip_scope={scope!r}; accepted: "
+                          f"{', '.join(map(repr, CLIP_SCOPES))}")
+    if scope == "all":
+        return optax.clip(clip)
+    return optax.multi_transform({"decay": optax.clip(clip), "no_decay": optax.identity()},
+                                 decay_labels)
+
 
 def make_optimizer(train: ml_collections.ConfigDict) -> optax.GradientTransformation:
-    """The optimizer ``train.optimizer`` of :data:`OPTIMIZERS`, after an element-wise clip
-    to [-clip, clip] when ``train.clip_value > 0``.
+    """The optimizer ``train.optimizer`` of :data:`OPTIMIZERS`, after the element-wise clip
+    of :func:`gradient_clip` when ``train.clip_value > 0``.
 
     AdamW decays kernels only (optax.multi_transform), as QLAE requires. The ranges of the
     settings (positive learning rate, weight decay only with AdamW, ...) are checked once,
@@ -50,5 +73,5 @@ def make_optimizer(train: ml_collections.ConfigDict) -> optax.GradientTransforma
         raise ConfigError(f"train.optimizer={train.optimizer!r}; accepted: "
                           f"{', '.join(map(repr, OPTIMIZERS))}")
     core = OPTIMIZERS[train.optimizer](train)
-    clip = train.get("clip_value", 0.0)
-    return optax.chain(optax.clip(clip), core) if clip else core
+    clip = gradient_clip(train)
+    return core if clip is None else optax.chain(clip, core)

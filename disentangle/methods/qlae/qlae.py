@@ -7,8 +7,9 @@ straight-through value z_hat = z + sg(q - z). Loss:
 
     BCE_mean(x_logits, x) + w_q * mean((sg(z) - q)^2) + w_c * mean((z - sg(q))^2)
 
-with w_q = w_c = 0.01. The strong weight decay that the method relies on lives in the
-optimizer (``train.optimizer='adamw'``, decay on kernels only; see disentangle.train).
+with w_q = w_c = 0.01 (the authors: 0.001 on dSprites). The strong weight decay that the
+method relies on lives in the optimizer (``train.optimizer='adamw'``, decay on kernels
+only; see disentangle.optim).
 """
 
 from __future__ import annotations
