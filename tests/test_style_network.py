@@ -123,7 +123,7 @@ def test_phase_and_stock_layers_compute_the_same_network():
             enc, dec = nnx.merge(graphdef, p)
             return jnp.mean(jnp.square(jax.nn.sigmoid(dec(enc(x))) - x))
 
-        return jax.value_and_grad(loss)(params)
+        return jax.jit(jax.value_and_grad(loss))(params)
 
     (la, ga), (lb, gb) = value_and_grads("phase"), value_and_grads("stock")
     np.testing.assert_allclose(la, lb, rtol=1e-5)
