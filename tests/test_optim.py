@@ -77,3 +77,32 @@ def test_qlae_configs_have_the_authors_settings():
         config = load_config(CONFIGS / f"{name}.py")
         assert config.model.quantization_weight == config.model.commitment_weight == weight
         assert config.train.clip_value == 1.0 and config.train.clip_scope == "decayed"
+
+
+@pytest.mark.parametrize("scope,decayed", [
+    ("all_but_biases", {"kernel", "scale", "input_map"}),  # the authors' code
+    ("kernels", {"kernel"})])
+def test_decay_scope_on_the_hsu_style_networks(scope, decayed):
+    """Which parameters AdamW decays (and the 'decayed' clip clips): by their last name."""
+    from flax import nnx
+
+    from disentangle.methods.base import DataSpec
+    from disentangle.methods.qlae.qlae import QLAE
+    from disentangle.optim import decay_labels
+
+    model = nnx.eval_shape(lambda: QLAE(DataSpec((64, 64, 1)), network="hsu_style",
+                                        rngs=nnx.Rngs(0)))
+    labels = _by_name(decay_labels(nnx.state(model, nnx.Param), scope))
+    last = {}
+    for name, label in labels.items():
+        last.setdefault(name.rsplit("/", 1)[-1], set()).add(str(label))
+    assert set(last) == {"kernel", "bias", "scale", "input_map", "codebook"}
+    assert {n for n, ls in last.items() if ls == {"decay"}} == decayed
+    assert {n for n, ls in last.items() if ls == {"no_decay"}} == set(last) - decayed
+
+
+def test_decay_scope_is_validated():
+    config = load_config(CONFIGS / "qlae_dsprites.py", [("train.decay_scope", "weights")])
+    with pytest.raises(ConfigError, match=r"train.decay_scope='weights'; accepted: "
+                                          r"'all_but_biases', 'kernels'"):
+        validate(config)
