@@ -137,7 +137,7 @@ def test_study_configs_validate():
 
     for mode in qlae_vs_vae.MODES.values():
         for network in mode["networks"]:
-            for method in mode["methods"]:
+            for method in mode["methods"][network]:
                 validate(load_config(qlae_vs_vae.CONFIGS / qlae_vs_vae.METHODS[method][0],
                                      qlae_vs_vae.overrides(mode, network, method, 0).items()))
     for mode in be_more_active.MODES.values():

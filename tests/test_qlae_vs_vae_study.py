@@ -61,7 +61,8 @@ def test_overrides_set_the_network_and_the_curve_only_for_curve_methods():
 
 @pytest.mark.slow
 def test_study_end_to_end_on_both_networks(tmp_path):
-    tiny = {"steps": {"hsu_style": 2, "conv64": 2}, "methods": ("qlae", "beta_vae"),
+    tiny = {"steps": {"hsu_style": 2, "conv64": 2},
+            "methods": {"hsu_style": ("qlae", "beta_vae"), "conv64": ("qlae", "beta_vae")},
             "batch_size": {"hsu_style": 8, "conv64": 8}, "eval_samples": 300,
             "curve_points": 2, "curve_samples": 200, "seeds": (0,)}
     res = harness.run(qlae_vs_vae.STUDY, "quick", tmp_path, overrides=tiny)
@@ -78,3 +79,11 @@ def test_study_end_to_end_on_both_networks(tmp_path):
     assert saved["settings"]["networks"] == ["hsu_style", "conv64"]
     assert (tmp_path / "infom_curve.png").exists()
     assert "Diagnostic: infom over training steps" in (tmp_path / "report.md").read_text()
+
+
+def test_a_network_without_settings_is_a_clear_error(tmp_path):
+    from disentangle.errors import UserError
+
+    settings = {**qlae_vs_vae.MODES["quick"], "networks": ("hsu_style", "mlp")}
+    with pytest.raises(UserError, match="no steps for 'mlp'"):
+        qlae_vs_vae.run_seed(settings, 0, tmp_path)
