@@ -162,6 +162,7 @@ def train_in_one_program(model, opt, data, steps, batch_size=32):
     nnx.update((model, opt), train(state))
 
 
+@pytest.mark.slow
 def test_mi_weight_changes_measured_mutual_information():
     """alpha = +1 (the ELBO's weight) vs alpha = -1 (MI rewarded), same seed, data, steps.
 

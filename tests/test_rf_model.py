@@ -191,6 +191,7 @@ def leaves(state, part: str) -> list[np.ndarray]:
             if any(getattr(k, "key", None) == part for k in path)]
 
 
+@pytest.mark.slow
 def test_g_loss_reaches_q_only_when_chosen():
     batch, key = tiny_batch(), jax.random.key(2)
 

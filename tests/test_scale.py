@@ -63,6 +63,7 @@ def test_vmapped_members_equal_separate_runs(make_config, tmp_path):
     assert logs[0]["kl"] == logs[1]["kl"] and logs[0]["loss"] < logs[1]["loss"]
 
 
+@pytest.mark.slow
 def test_members_on_host_batches_equal_separate_runs(make_config, tmp_path):
     """Host-fed data (npz, no device sampler): each member equals its separate run."""
     rng = np.random.default_rng(0)

@@ -39,8 +39,10 @@ def test_single_pixel_impulse_places_the_kernel():
     np.testing.assert_array_equal(y, expected)
 
 
+SLOW = pytest.mark.slow
 CASES = [  # (kernel, stride, in, out, H, W): conv64's layers, odd sizes, other k and s
-    (4, 2, 3, 5, 4, 4), (4, 2, 8, 1, 5, 3), (3, 2, 2, 4, 5, 6), (5, 3, 3, 2, 4, 4),
+    (4, 2, 3, 5, 4, 4), pytest.param(4, 2, 8, 1, 5, 3, marks=SLOW),
+    pytest.param(3, 2, 2, 4, 5, 6, marks=SLOW), pytest.param(5, 3, 3, 2, 4, 4, marks=SLOW),
 ]
 
 
@@ -85,9 +87,11 @@ def test_conv_grad_taps_of_4x4_stride_2_same():
 
 
 CONV_CASES = [  # (kernel, stride, in, out, H, W): conv64's encoder layers, other k and s
-    (4, 2, 3, 5, 8, 8), (2, 2, 4, 3, 6, 4), (3, 2, 2, 4, 6, 8), (5, 3, 3, 2, 9, 6),
+    (4, 2, 3, 5, 8, 8), *(pytest.param(*c, marks=SLOW) for c in [
+        (2, 2, 4, 3, 6, 4), (3, 2, 2, 4, 6, 8), (5, 3, 3, 2, 9, 6), (3, 2, 6, 4, 6, 8),
+        (5, 3, 5, 2, 9, 6)]),
     # C_in > 4 and k > s: kernel gradient by the space-to-depth matmul
-    (4, 2, 8, 5, 8, 8), (3, 2, 6, 4, 6, 8), (5, 3, 5, 2, 9, 6),
+    (4, 2, 8, 5, 8, 8),
 ]
 
 
@@ -133,11 +137,11 @@ def test_phase_grad_conv_falls_back_where_phases_do_not_apply():
 
 
 @pytest.mark.parametrize("k,s,cin,cout,h,w,pad", [
-    (4, 2, 32, 32, 32, 32, ((1, 1), (1, 1))),   # conv64's second encoder layer
+    pytest.param(4, 2, 32, 32, 32, 32, ((1, 1), (1, 1)), marks=SLOW),  # conv64's 2nd layer
     (4, 2, 1, 32, 64, 64, ((1, 1), (1, 1))),    # its first
-    (2, 2, 32, 64, 16, 16, ((0, 0), (0, 0))),   # k = s: no shifts
+    pytest.param(2, 2, 32, 64, 16, 16, ((0, 0), (0, 0)), marks=SLOW),  # k = s: no shifts
     (3, 2, 3, 5, 15, 10, ((0, 1), (1, 1))),     # odd size, k not a multiple of s
-    (5, 3, 2, 3, 12, 9, ((0, 0), (2, 1))),      # 'VALID' rows, asymmetric columns
+    pytest.param(5, 3, 2, 3, 12, 9, ((0, 0), (2, 1)), marks=SLOW),  # 'VALID' rows
 ])
 def test_s2d_kernel_grad_equals_autodiff(k, s, cin, cout, h, w, pad):
     kx, kk, kd = jax.random.split(jax.random.key(0), 3)

@@ -40,6 +40,7 @@ def test_members_have_stable_names(sweep_file):
     assert names == [m.name for m in sweep_lib.load_sweep(sweep_file)]
 
 
+@pytest.mark.slow
 def test_sweep_parallel_rerun_index_and_report(sweep_file, tmp_path, monkeypatch):
     work = tmp_path / "sweep"
     results = sweep_lib.run_sweep(sweep_file, work, TINY, workers=2, log=lambda s: None)

@@ -100,6 +100,7 @@ def _wandb_history(path) -> list[dict]:
     return rows
 
 
+@pytest.mark.slow
 def test_wandb_offline_run_holds_the_losses_and_the_nmi_image(make_config, tmp_path,
                                                               monkeypatch):
     pytest.importorskip("wandb")

@@ -32,6 +32,7 @@ CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 SHAPE = (8, 8, 1)
 
 
+@pytest.mark.slow
 def test_flow_steps_are_potential_gradients_and_move_codes():
     pot = PotentialFlow(3, num_potentials=2, hidden=16, time_features=4, rngs=nnx.Rngs(0))
     z0 = jnp.asarray(np.random.default_rng(0).normal(size=(5, 3)), jnp.float32)
