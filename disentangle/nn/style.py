@@ -23,7 +23,8 @@ authors' (their conditioning layer is a dense block with its default ReLU).
 Padding 1 with kernel 3 / stride 1 keeps the size and with kernel 4 / stride 2 halves
 (conv) or doubles (transposed conv) it; for even sizes that is flax's ``'SAME'`` padding,
 so the layers are those of :func:`disentangle.backend.conv_layers` (the ``phase`` layers on
-CPU, same parameters and map as the stock ones). Four stride-2 blocks take 64x64 to the 4x4
+CPU, same parameters and map as the stock ones; 2.3-3.3x the stock layers' step rate,
+benchmarks/network_step.py). Four stride-2 blocks take 64x64 to the 4x4
 map and back (as in the authors' code, where the decoder's input map has the encoder's
 last spatial shape), so H and W must be multiples of 16, at least 32
 (:func:`check_image_shape`).
