@@ -141,10 +141,12 @@ def curves(results: dict) -> dict[str, list[tuple[int, dict]]]:
 def notes(results: dict) -> str:
     """The diagnostic: InfoM over training steps, mean [95 % interval] over seeds."""
     lines = [f"## Diagnostic: {CURVE_METRIC} over training steps", "",
-             "Scored during training (`eval.every`) on a fixed sample. A curve that rises and "
-             "is still rising at the last step says the mechanism works and the budget is "
-             "short; a flat curve near the baselines' says it does not work at this setting.",
-             ""]
+             f"Scored during training (`eval.every`) on a fixed sample of "
+             f"{results['settings']['curve_samples']} observations (fewer than the final "
+             "figures': the estimator's level depends on the sample size, so compare the "
+             "curve's points with each other, not with the final figures). A curve still "
+             "rising at the last step says the mechanism works and the budget is short; a "
+             "flat curve near the baselines' says it does not work at this setting.", ""]
     for name, points in curves(results).items():
         lines += [f"**{name}**", "", "| step | " + CURVE_METRIC + " |", "|---|---|"]
         lines += [f"| {step} | {harness.fmt_interval(iv)} |" for step, iv in points]

@@ -34,7 +34,7 @@ def test_claims_are_judged_per_network():
 
 
 def test_curves_are_read_back_in_step_order():
-    results = {"figures": {
+    results = {"settings": {"curve_samples": 1000}, "figures": {
         "conv64/qlae/curve/infom/001000": harness.interval([0.5, 0.7]),
         "conv64/qlae/curve/infom/000200": harness.interval([0.2, 0.4]),
         "conv64/qlae/infom": harness.interval([0.6, 0.8])}}
