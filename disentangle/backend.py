@@ -7,7 +7,9 @@ Code written for one backend is used only where it was measured to pay. On XLA:C
   :class:`~disentangle.nn.subpixel.SubPixelConvTranspose`: transposed convolutions and
   strided-convolution gradients computed by phases, custom VJPs): the conv64 beta-VAE
   train step ran 4.8x faster than with the stock layers under the same options on 2 cores
-  (``benchmarks/train_step.py``, ``jax`` / ``jax_stock``; docs/performance.md);
+  (``benchmarks/train_step.py``, ``jax`` / ``jax_stock``; docs/performance.md); so do the
+  ``hsu_style`` networks: QLAE's step 2.3x and the beta-VAE's 3.3x the stock layers' rate
+  (``benchmarks/network_step.py --stock``, 2 cores at load ~8);
 - programs are compiled with XLA:CPU options (:mod:`disentangle.xla_options`).
 
 On GPU and TPU the networks use the ``stock`` layers, ``nnx.Conv`` and

@@ -27,7 +27,13 @@ from typing import Any
 import ml_collections
 
 from disentangle.errors import ConfigError, UserError
-from disentangle.optim import OPTIMIZERS
+from disentangle.optim import (
+    CLIP_SCOPES,
+    DECAY_SCOPES,
+    DEFAULT_CLIP_SCOPE,
+    DEFAULT_DECAY_SCOPE,
+    OPTIMIZERS,
+)
 
 
 @contextlib.contextmanager
@@ -222,6 +228,8 @@ RANGES: dict[str, Check] = {
     "train.optimizer": ((lambda v: v in OPTIMIZERS), ", ".join(map(repr, OPTIMIZERS))),
     "train.weight_decay": _number(0, strict=False),
     "train.clip_value": _number(0, strict=False),
+    "train.clip_scope": ((lambda v: v in CLIP_SCOPES), ", ".join(map(repr, CLIP_SCOPES))),
+    "train.decay_scope": ((lambda v: v in DECAY_SCOPES), ", ".join(map(repr, DECAY_SCOPES))),
     "train.log_every": _integer(1),
     "train.checkpoint_every": _integer(1),
     "train.keep_checkpoints": _integer(1),
@@ -359,6 +367,9 @@ def base_config(model: str, dataset: str = "dsprites") -> ml_collections.ConfigD
     config.train = ml_collections.ConfigDict({
         "steps": 30_000, "batch_size": 64, "seed": 0, "learning_rate": 1e-4,
         "optimizer": "adam", "weight_decay": 0.0, "clip_value": 0.0,
+        # which parameters AdamW decays ('all_but_biases', the QLAE authors', or 'kernels')
+        # and which gradients clip_value clips ('decayed', the authors', or 'all')
+        "decay_scope": DEFAULT_DECAY_SCOPE, "clip_scope": DEFAULT_CLIP_SCOPE,
         "log_every": 100, "checkpoint_every": 1000, "keep_checkpoints": 3,
         # Vectorised sweeps (docs/performance.md): num_seeds x len(vmap_values) members
         # trained as one vmapped program, e.g. train.vmap_key=model.beta

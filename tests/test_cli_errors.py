@@ -136,9 +136,10 @@ def test_study_configs_validate():
     from experiments import be_more_active, dts, qlae_vs_vae, scan_eeg, scan_shapes
 
     for mode in qlae_vs_vae.MODES.values():
-        for method in mode["methods"]:
-            validate(load_config(qlae_vs_vae.CONFIGS / qlae_vs_vae.METHODS[method][0],
-                                 qlae_vs_vae.overrides(mode, method, 0).items()))
+        for network in mode["networks"]:
+            for method in mode["methods"][network]:
+                validate(load_config(qlae_vs_vae.CONFIGS / qlae_vs_vae.METHODS[method][0],
+                                     qlae_vs_vae.overrides(mode, network, method, 0).items()))
     for mode in be_more_active.MODES.values():
         for beta in mode["betas"]:
             validate(load_config(be_more_active.CONFIG, be_more_active.overrides(mode, beta, 0)))

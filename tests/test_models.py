@@ -54,14 +54,18 @@ def test_beta_tcvae_loss_is_recon_plus_kl_plus_beta_minus_one_tc(make_config):
 
 
 def test_qlae_loss_and_straight_through_gradient(make_config):
-    model = _model(make_config, "qlae")
+    # configs/qlae_dsprites.py has the authors' 0.001 for both; distinct large weights here
+    # so that a swapped or missing term changes the loss well above float32 noise.
+    model = _model(make_config, "qlae", **{"model.quantization_weight": 3.0,
+                                           "model.commitment_weight": 5.0})
     x = _batch()
     loss, terms = model.loss(Batch(x), jax.random.key(0))
     z = model.encoder(x)
     q, _ = model.quantize(z)
     bce_mean = reconstruction_loss("bernoulli", model.decode(q), x).mean() / 64
     sq = jnp.mean((z - q) ** 2)
-    np.testing.assert_allclose(loss, bce_mean + 0.01 * sq + 0.01 * sq, rtol=1e-5)
+    np.testing.assert_allclose(loss, bce_mean + 3.0 * sq + 5.0 * sq, rtol=1e-5)
+    np.testing.assert_allclose([terms["quantization"], terms["commitment"]], [sq, sq], rtol=1e-6)
     # Straight-through: the encoder receives the decoder's gradient although argmin has none.
     grads = nnx.grad(lambda m: m.loss(Batch(x), jax.random.key(0))[0])(model)
     assert float(jnp.abs(grads.encoder.net.layers[0].kernel[...]).sum()) > 0

@@ -7,11 +7,14 @@ straight-through value z_hat = z + sg(q - z). Loss:
 
     BCE_mean(x_logits, x) + w_q * mean((sg(z) - q)^2) + w_c * mean((z - sg(q))^2)
 
-with w_q = w_c = 0.01. The strong weight decay that the method relies on lives in the
-optimizer (``train.optimizer='adamw'``, decay on kernels only; see disentangle.train).
+with w_q = w_c = 0.01 (the authors: 0.001 on dSprites). The strong weight decay that the
+method relies on lives in the optimizer (``train.optimizer='adamw'``, no decay on biases
+and codebooks; see disentangle.optim).
 """
 
 from __future__ import annotations
+
+import math
 
 import jax
 import jax.numpy as jnp
@@ -35,7 +38,7 @@ class QLAE(Method):
         self.reconstruction = reconstruction
         self.quantization_weight = quantization_weight
         self.commitment_weight = commitment_weight
-        self.num_pixels = int(jnp.prod(jnp.asarray(spec.observation_shape)))
+        self.num_pixels = math.prod(spec.observation_shape)
         self.encoder = build_encoder(network, spec.observation_shape, latent_dim, rngs)
         self.decoder = build_decoder(network, latent_dim, spec.observation_shape, rngs)
         self.codebook = Codebook(jnp.tile(jnp.linspace(-0.5, 0.5, values_per_latent),
