@@ -91,13 +91,12 @@ class PairedData:
         if not isinstance(self.dataset, ProceduralData):
             return None
         sizes, render = tuple(self.dataset.factor_sizes), self.dataset.render
+        draw = self.dataset.device_sampler()  # the first of a pair, as the dataset draws it
 
         def sample(key: jax.Array, n: int):
             first_key, partner_key = jax.random.split(key)
-            first = jax.random.randint(first_key, (n, len(sizes)), 0,
-                                       jnp.asarray(sizes, jnp.int32))
-            factors = jnp.stack([first, change_factors(partner_key, first, sizes, self.k)], 1)
-            x = render(factors.reshape(2 * n, -1))
-            return factors, x.reshape(n, 2, *self.observation_shape)
+            first, x1 = draw(first_key, n)
+            second = change_factors(partner_key, first, sizes, self.k)
+            return jnp.stack([first, second], 1), jnp.stack([x1, render(second)], 1)
 
         return sample
