@@ -1,6 +1,6 @@
 """The demo study: QLAE, beta-TCVAE and beta-VAE on the procedural ``colour_scene``, 2 seeds.
 
-    disentangle demo                      # trains, scores, traverses, reports (target < 10 min, 2 CPUs)
+    disentangle demo                      # train, score, traverse, report (target < 10 min)
     disentangle sweep configs/sweeps/demo.py train.steps=20000 --workdir runs/demo20k
 
 CPU-scale choices (docs/DESIGN.md, "The demo"): the 32x32 wall / floor / ball scene

@@ -1,4 +1,4 @@
-"""``disentangle demo``: the embedded-default study, end to end (target: under 10 minutes on 2 CPUs).
+"""``disentangle demo``: the embedded-default study, end to end (target: < 10 min, 2 CPUs).
 
 QLAE, beta-TCVAE and beta-VAE on the procedural ``colour_scene`` (no download;
 configs/sweeps/demo.py), two seeds each, trained at CPU scale and scored every
