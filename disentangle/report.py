@@ -131,7 +131,11 @@ def leaders(runs: list[Path]) -> list[str]:
                          if any(col in m for m in ms)), reverse=col not in LOWER_IS_BETTER)
         if not ranked:
             continue
-        _, best, vals = ranked[0]
+        top, best, vals = ranked[0]
+        tied = [g for m, g, _ in ranked if m == top]
+        if len(tied) > 1:  # equal means (e.g. counts): a tie, not a leader by name order
+            out.append(f"{col}: {', '.join(sorted(tied))} tie at {top:.3f}.")
+            continue
         text = f"{col}: {best} leads with {_mean_std(vals)} (n={len(vals)})"
         if len(ranked) > 1:
             _, second, vals2 = ranked[1]

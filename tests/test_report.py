@@ -65,3 +65,14 @@ def test_captured_factors_count_rows_with_a_latent_at_half_their_entropy(tmp_pat
             _fake_run(tmp_path, "m-seed2", [[0.6, 0.0], [0.8, 0.1]], 0.5)]
     assert [run_scores(r)[CAPTURED] for r in runs] == [1.0, 2.0, 2.0]
     assert representative(runs).name == "m-seed2"
+
+
+def test_equal_means_are_reported_as_a_tie(tmp_path):
+    from disentangle.report import leaders
+
+    runs = [_fake_run(tmp_path, "b-seed0", [[0.6, 0.0], [0.1, 0.7]], 0.3),
+            _fake_run(tmp_path, "a-seed0", [[0.9, 0.0], [0.0, 0.8]], 0.4),
+            _fake_run(tmp_path, "c-seed0", [[0.1, 0.0], [0.0, 0.2]], 0.2)]
+    lines = leaders(runs)
+    assert "factors NMI≥0.5: a, b tie at 2.000." in lines
+    assert any(x.startswith("InfoM: a leads with 0.400") for x in lines)
