@@ -295,7 +295,17 @@ def _move_aside(workdir: Path, step: int, err: Exception) -> None:
 
 
 # Keys added to base_config after runs were written: absent in an old config.json means this.
-_ADDED_DEFAULTS = {"train.num_seeds": 1, "train.vmap_key": "", "train.vmap_values": []}
+# Keys added to the config after runs were written without them: the value that reproduces
+# what those runs did (a run dir without the key is compared as if it had this value).
+_ADDED_DEFAULTS = {"train.num_seeds": 1, "train.vmap_key": "", "train.vmap_values": [],
+                   "train.clip_scope": "all", "train.decay_scope": "kernels"}
+# Keys that have no effect under the run's other settings (flat config -> inert): not compared,
+# so a run without a clip is not "different" for its clip scope.
+_INERT_WHEN: dict[str, Callable[[dict], bool]] = {
+    "train.clip_scope": lambda c: not c.get("train.clip_value"),
+    "train.decay_scope": lambda c: not c.get("train.weight_decay") and (
+        not c.get("train.clip_value") or c.get("train.clip_scope") == "all"),
+}
 # Keys that choose how a run is executed, not what it computes: may change on resume.
 _EXECUTION_KEYS = ("train.steps", "train.log_every", "train.checkpoint_every",
                    "train.log_to", "train.wandb_project")
@@ -318,7 +328,9 @@ def config_changes(workdir: Path, config: ml_collections.ConfigDict,
     """Keys whose value differs from the run already in ``workdir``: key -> (old, new).
 
     ``train.steps`` (to extend a run), the logging/checkpoint intervals and ``eval.*``
-    (evaluation settings do not change what is trained) are not counted.
+    (evaluation settings do not change what is trained) are not counted; a key the old run
+    predates counts as its :data:`_ADDED_DEFAULTS` value, and a key inert in both configs
+    (:data:`_INERT_WHEN`, e.g. the clip scope without a clip) is not compared.
     """
     path = workdir / name
     if not path.exists():
@@ -327,7 +339,8 @@ def config_changes(workdir: Path, config: ml_collections.ConfigDict,
     new = {**_ADDED_DEFAULTS, **config_lib.flatten(json.loads(config_lib.to_json(config)))}
     return {k: (old.get(k), new.get(k)) for k in sorted(old.keys() | new.keys())
             if k not in _EXECUTION_KEYS and not k.startswith("eval.")
-            and old.get(k) != new.get(k)}
+            and old.get(k) != new.get(k)
+            and not (k in _INERT_WHEN and _INERT_WHEN[k](old) and _INERT_WHEN[k](new))}
 
 
 def check_config_matches(workdir: Path, config: ml_collections.ConfigDict,

@@ -178,6 +178,7 @@ def _grow_tree(t, bins, nbins, counts0, x_test, exact, split_value, split_edge, 
     imp_tree = np.zeros(num_l)
     node_test = np.zeros(m, np.int64)
     r_t = np.empty(n)  # negative gradient r = y - p
+    part = np.empty((4, num_b))  # partial root histograms
     h_t = np.empty(n)  # hessian p (1 - p)
     g = tree_fac[t]
     cls = tree_cls[t]
@@ -206,15 +207,26 @@ def _grow_tree(t, bins, nbins, counts0, x_test, exact, split_value, split_edge, 
     s_node[0] = s
     ss_node[0] = ss
     alive[0] = True
-    # root histograms (counts are the same for every tree)
+    # root histograms (counts are the same for every tree), into 4 interleaved partial
+    # histograms: consecutive samples often share a bin when latents have few values, and
+    # one histogram would make each add wait for the previous one's store
+    n4 = n - n % 4
     for j in range(num_l):
         row = bins[j]
         hs = hist_s[0, j]
         for b in range(nbins[j]):
-            hs[b] = 0.0
             hist_c[0, j, b] = counts0[j, b]
-        for i in range(n):
-            hs[row[i]] += r_t[i]
+            for u in range(4):
+                part[u, b] = 0.0
+        for i in range(0, n4, 4):
+            part[0, row[i]] += r_t[i]
+            part[1, row[i + 1]] += r_t[i + 1]
+            part[2, row[i + 2]] += r_t[i + 2]
+            part[3, row[i + 3]] += r_t[i + 3]
+        for i in range(n4, n):
+            part[0, row[i]] += r_t[i]
+        for b in range(nbins[j]):
+            hs[b] = (part[0, b] + part[1, b]) + (part[2, b] + part[3, b])
     for j in range(num_l):
         imp_tree[j] = 0.0
     for i in range(m):

@@ -71,6 +71,60 @@ def test_fit_softmax_matches_sklearn_per_column(penalised):
         assert np.mean(pred == model.predict(x)) > 0.99
 
 
+@pytest.mark.parametrize("extra_dense", [0, 2])
+def test_one_hot_kernels_give_the_dense_loss_and_gradient(extra_dense):
+    """The one-hot design (QLAE codes' blocks + intercept, optionally two continuous columns)
+    is found, and its gather/scatter kernels return the dense products' loss and gradient
+    (the balanced weights and the ridge included)."""
+    from metrics._linear import (
+        _IndexedSoftmaxLoss,
+        _ones_index,
+        _SoftmaxLoss,
+        balanced_weights,
+        one_hot_columns,
+    )
+
+    codes, factors = _load("qlae_codes", 3000)
+    rng = np.random.default_rng(1)
+    x = np.concatenate([one_hot_columns(codes), rng.standard_normal((3000, extra_dense))], 1)
+    x1 = np.concatenate([x, np.ones((3000, 1))], axis=1).astype(np.float32)
+    design = _ones_index(x1)
+    assert design[0].shape == (3000, codes.shape[1] + 1)  # one 1 per latent + the intercept
+    assert design[1].tolist() == list(range(x.shape[1] - extra_dense, x.shape[1]))
+    num_classes = factors.max(axis=0) + 1
+    k = 3
+    sw = balanced_weights(factors, num_classes)[k]
+    sw = (sw / sw.sum()).astype(np.float32)
+    theta = 0.3 * rng.standard_normal(x1.shape[1] * int(num_classes[k]))
+    dense = _SoftmaxLoss(x1, factors[:, k], sw, int(num_classes[k]), 0.01)(theta)
+    indexed = _IndexedSoftmaxLoss(x1, design, factors[:, k], sw, int(num_classes[k]), 0.01)(theta)
+    assert abs(dense[0] - indexed[0]) < 1e-5
+    np.testing.assert_allclose(indexed[1], dense[1], atol=2e-7)
+    # rows with different numbers of ones among the 0/1 columns: no one-hot design
+    x1[0, 0] = 1 - x1[0, 0]
+    assert _ones_index(x1) is None
+
+
+def test_one_hot_fit_matches_the_dense_fit():
+    """InfoE's fit on one-hot QLAE codes reaches the dense path's optimum (same log loss)."""
+    from metrics import _linear
+
+    codes, factors = _load("qlae_codes", 2000)
+    x = _linear.one_hot_columns(codes)
+    num_classes = factors.max(axis=0) + 1
+    fast = fit_softmax(x, factors[:, 2:4], num_classes[2:4], balanced=True, tol=1e-6)
+    kernels = _linear._kernels
+    _linear._kernels = lambda: None  # the dense products
+    try:
+        slow = fit_softmax(x, factors[:, 2:4], num_classes[2:4], balanced=True, tol=1e-6)
+    finally:
+        _linear._kernels = kernels
+    for k in range(2):
+        losses = [_mean_log_loss(x, factors[:, 2 + k], w[k:k + 1], b[k:k + 1])
+                  for w, b, _ in (fast, slow)]
+        assert abs(losses[0] - losses[1]) < 1e-4, (k, losses)
+
+
 def test_infomec_explicitness_match_sklearn_on_vae_codes():
     codes, factors = _load("beta_vae_mean", 2000)
     ours, ref = metrics.infomec(codes, factors), reference.infomec_reference(codes, factors)

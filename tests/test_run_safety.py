@@ -126,3 +126,35 @@ def test_a_diverged_run_continues_with_a_lower_learning_rate(make_config, tmp_pa
     assert change["step"] == 4
     assert change["changes"]["train.learning_rate"] == {"old": 1e-3, "new": 1e-4}
     assert json.loads((run / "config.json").read_text())["train"]["learning_rate"] == 1e-4
+
+
+def _write_old_run(workdir: Path, config, drop: tuple[str, ...]) -> None:
+    """``config.json`` as a version without the keys ``drop`` wrote it."""
+    from disentangle import config as config_lib
+
+    data = json.loads(config_lib.to_json(config))
+    for key in drop:
+        section, name = key.split(".")
+        del data[section][name]
+    workdir.mkdir(parents=True, exist_ok=True)
+    (workdir / "config.json").write_text(json.dumps(data))
+
+
+def test_a_run_older_than_a_new_default_key_is_not_a_different_config(make_config, tmp_path):
+    """A run written before train.clip_scope / decay_scope existed, without a clip or a decay,
+    resumes under today's defaults; with a clip, its old scope ('all') differs from today's
+    default ('decayed') and is refused, naming both."""
+    drop = ("train.clip_scope", "train.decay_scope")
+    config = make_config("beta_vae", steps=4)
+    _write_old_run(tmp_path / "plain", config, drop)
+    assert train_lib.config_changes(tmp_path / "plain", config) == {}
+    clipped = make_config("beta_vae", steps=4, **{"train.clip_value": 1.0})
+    _write_old_run(tmp_path / "clipped", clipped, drop)
+    assert train_lib.config_changes(tmp_path / "clipped", clipped) == {
+        "train.clip_scope": ("all", "decayed"), "train.decay_scope": ("kernels", "all_but_biases")}
+    with pytest.raises(ConfigError, match=r"train.clip_scope: 'all' -> 'decayed'"):
+        train_lib.check_config_matches(tmp_path / "clipped", clipped)
+    # the old behaviour asked for explicitly is the same config
+    same = make_config("beta_vae", steps=4, **{"train.clip_value": 1.0,
+                                                "train.clip_scope": "all"})
+    assert train_lib.config_changes(tmp_path / "clipped", same) == {}
