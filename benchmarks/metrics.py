@@ -23,9 +23,9 @@ factors). Agreement: ``|ours - reference|`` of every scalar against :mod:`metric
 ``--gbt-reference-n`` training samples, held-out set as ours).
 
 Pair: the whole suite (``metrics.evaluate``) on one case in two fresh processes, one after
-the other, then both at once (with ``DISENTANGLE_THREADS`` = cores // 2 each, as a sweep with
-``--workers 2`` sets it, and with default threads); the figure is (side by side wall) /
-(sequential wall).
+the other, then both at once (with ``DISENTANGLE_THREADS`` = cores // 2 each, the budget a
+user may give each of two sweep workers, and with the default budget, which a sweep with
+``--workers 2`` keeps); the figure is (side by side wall) / (sequential wall).
 Recorded: CPU model, core count, load average at start and end.
 """
 
@@ -172,8 +172,8 @@ def child(case: str, n: int) -> None:
 
 def run_pair(case: str, n: int) -> dict:
     """Two fresh processes evaluating ``case``: in sequence (default threads), then side by
-    side with the thread budget a sweep with ``--workers 2`` gives each (cores // 2), and side
-    by side with default threads."""
+    side with half the cores each (``DISENTANGLE_THREADS``), and side by side with default
+    threads (what a sweep with ``--workers 2`` runs)."""
     cmd = [sys.executable, __file__, "--child", case, "--child-n", str(n)]
     from metrics._threads import ENV, thread_budget
 

@@ -109,9 +109,9 @@ def test_dci_default_matches_sklearn_gbt(kind):
 @pytest.mark.slow
 @pytest.mark.parametrize("kind", ["continuous", "entangled", "noise"])
 def test_dci_default_matches_sklearn_gbt_binned(kind):
-    """2400 training samples: continuous latents have > 1024 distinct values, so our trees
+    """4800 training samples: continuous latents have > 4096 distinct values, so our trees
     only see 256 quantile thresholds per latent while sklearn sees all of them."""
-    f = _factors(3000)
+    f = _factors(6000)
     z = _codes(kind, f)
     ours, ref = metrics.dci(z, f), reference.dci_reference(z, f)
     for key in ("disentanglement", "completeness", "informativeness"):
