@@ -17,10 +17,10 @@ Difference from sklearn: a latent with more than ``exact_up_to`` (4096) distinct
 only offers ``max_bins`` (256) quantile thresholds (fewer distinct values: sklearn's exact
 midpoint thresholds; so an evaluation on up to ~5,000 samples is exact; binning moved D, C
 and informativeness by at most 0.016 against exact thresholds on the fixtures and synthetic
-codes at 10,000 samples, but by up to 0.04 at 2,500, hence the limit), ties between equally good splits (gains within a relative 1e-12) go
-to the first latent and threshold instead of sklearn's random latent order (ties are common:
-at the first stage residuals take one value per class, so many splits score the same), and
-sklearn casts codes to float32.
+codes at 10,000 samples, but by up to 0.04 at 2,500, hence the limit), ties between
+equally good splits (gains within a relative 1e-12) go to the first latent and threshold
+instead of sklearn's random latent order (ties are common: at the first stage residuals take
+one value per class, so many splits score the same), and sklearn casts codes to float32.
 
 Speed (:func:`fit_gbt_factors`, numba): the trees of all factors (one per class; 113 for
 dSprites' factors) are boosted together, each stage in three compiled steps plus numpy's
