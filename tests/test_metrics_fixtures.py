@@ -105,6 +105,38 @@ def test_one_hot_kernels_give_the_dense_loss_and_gradient(extra_dense):
     assert _ones_index(x1) is None
 
 
+@pytest.mark.parametrize("one_hot", [False, True])
+def test_softmax_loss_is_exact_where_probabilities_underflow(one_hot):
+    """With logits spread over hundreds of nats (late iterations on separable data), the
+    loss still counts each sample's exact label logit, and the gradient matches float64
+    arithmetic: the floor on the exponentials' arguments (no subnormal products) moves
+    nothing that matters."""
+    from metrics._linear import _IndexedSoftmaxLoss, _ones_index, _SoftmaxLoss
+
+    rng = np.random.default_rng(3)
+    n, num_c = 400, 5
+    if one_hot:
+        x = np.eye(4)[rng.integers(0, 4, n)]
+    else:
+        x = rng.standard_normal((n, 3))
+    x1 = np.concatenate([x, np.ones((n, 1))], axis=1)
+    labels = rng.integers(0, num_c, n)
+    sw = np.full(n, 1.0 / n)
+    theta = 80.0 * rng.standard_normal(x1.shape[1] * num_c)  # logit gaps up to ~1000 nats
+    loss_fn = (_IndexedSoftmaxLoss(x1.astype(np.float32), _ones_index(x1.astype(np.float32)),
+                                   labels, sw.astype(np.float32), num_c, 0.0) if one_hot else
+               _SoftmaxLoss(x1.astype(np.float32), labels, sw.astype(np.float32), num_c, 0.0))
+    loss, grad = loss_fn(theta)
+    logits = x1 @ theta.astype(np.float32).astype(np.float64).reshape(-1, num_c)
+    logits -= logits.max(axis=1, keepdims=True)
+    log_p = logits - np.log(np.exp(logits).sum(axis=1, keepdims=True))
+    assert np.min(log_p[np.arange(n), labels]) < -200  # some labels far below the floor
+    exact = -np.mean(log_p[np.arange(n), labels])
+    assert abs(loss - exact) < 1e-4 * exact
+    resid = np.exp(log_p) - np.eye(num_c)[labels]
+    np.testing.assert_allclose(grad, (x1.T @ resid / n).ravel(), atol=1e-6)
+
+
 def test_one_hot_fit_matches_the_dense_fit():
     """InfoE's fit on one-hot QLAE codes reaches the dense path's optimum (same log loss)."""
     from metrics import _linear
