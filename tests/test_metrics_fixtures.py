@@ -137,6 +137,23 @@ def test_softmax_loss_is_exact_where_probabilities_underflow(one_hot):
     np.testing.assert_allclose(grad, (x1.T @ resid / n).ravel(), atol=1e-6)
 
 
+@pytest.mark.parametrize("max_rows", [1, 12, 1000])
+def test_grouped_one_hot_tables_sum_the_rows_of_each_sample(max_rows):
+    """Fused groups of one-hot columns: each sample's sum over its groups' table rows equals
+    the sum of W's rows at its ones, with at most as many terms."""
+    from metrics._linear import _group_ones
+
+    rng = np.random.default_rng(0)
+    sizes = [3, 4, 1, 5]  # the third column is the intercept (one value)
+    offsets = np.cumsum([0] + sizes[:-1])
+    index = np.stack([o + rng.integers(0, s, 200) for o, s in zip(offsets, sizes)], 1)
+    group_index, tables = _group_ones(index.astype(np.int32), sum(sizes) + 2, max_rows)
+    w = rng.standard_normal((sum(sizes) + 2, 3))
+    np.testing.assert_allclose((tables @ w)[group_index].sum(1), w[index].sum(1), atol=1e-12)
+    expected_groups = {1: 3, 12: 2, 1000: 1}[max_rows]  # the intercept always joins a group
+    assert group_index.shape[1] == expected_groups
+
+
 def test_one_hot_fit_matches_the_dense_fit():
     """InfoE's fit on one-hot QLAE codes reaches the dense path's optimum (same log loss)."""
     from metrics import _linear
