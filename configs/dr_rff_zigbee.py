@@ -16,6 +16,7 @@ through Q) | fingerprint_donor (y_i, the paper's text); ``model.g_loss_to_q`` Tr
 reaches Q) | False (stop-gradient of x_bar into G); ``model.fingerprint_distance``
 feature_mse (mean over the unnormalised features) | unit_sq_distance (sum over unit-norm
 dims); ``model.q_noise_std`` 1.0 | 0.1; ``model.awgn_snr_db`` [5, 30] | [0, 20] (ML+AWGN).
+The study runs both settings (experiments/rf_fingerprint.py's VARIANTS).
 
 Runtime: about 12 h on 2 CPU cores (QG step ~4 s, F step ~1.3 s measured on a loaded
 machine), tens of minutes on one modern GPU (estimated). Score the run with

@@ -13,19 +13,28 @@ cosine similarity of same/different-device pairs, and accuracy. The study harnes
     python -m experiments.rf_fingerprint --cpu --out results/rf_fingerprint
     python -m experiments.rf_fingerprint --full --out runs/rf_fingerprint_full
 
-Figures per seed: ``METHOD/SPLIT/{auc,eer,accuracy}``, ``METHOD/train_seconds`` and
-DR-RFF's diagnostics ``dr_rff/diagnostics/*`` (:func:`diagnose`): does Q remove the
-device (F's accuracy on x_bar vs chance 1/K), which device does F read in a recombined
-signal x_hat_ij = G(Q(x_j), F(x_i)) (the fingerprint donor i or the channel donor j),
-and did L_Q's hinge ever act. :func:`notes` turns them into one paragraph.
+Two settings of the choices where the paper's text and the authors' code differ
+(configs/dr_rff_zigbee.py, docs/rf.md): the methods' configs keep the authors' code
+(``code``, which produced the published numbers); :data:`VARIANTS` are the paper's-text
+runs (``paper_text``), trained and scored beside them the same way. The claims are judged
+in each setting (the text's named ``paper_text/...``), and ``code_minus_text/M/SPLIT/
+{auc,eer}`` is the per-seed difference of method M's two settings.
 
-Runs go to ``OUT/seedS/METHOD/`` (ordinary run directories: a rerun resumes them);
+Figures per seed, for every run R (a method or a variant): ``R/SPLIT/{auc,eer,accuracy}``,
+``R/train_seconds``, and for DR-RFF's runs the diagnostics ``R/diagnostics/*``
+(:func:`diagnose`): does Q remove the device (F's accuracy on x_bar vs chance 1/K), which
+device does F read in a recombined signal x_hat_ij = G(Q(x_j), F(x_i)) (the fingerprint
+donor i or the channel donor j), and did L_Q's hinge ever act. :func:`notes` turns them
+into one paragraph per setting.
+
+Runs go to ``OUT/seedS/R/`` (ordinary run directories: a rerun resumes them);
 ``OUT/seedS/rocs.json`` holds the seed's ROC curves on a fixed FPR grid, ``OUT/roc.png``
 their mean over seeds.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import sys
@@ -39,6 +48,7 @@ import numpy as np
 
 from disentangle.config import load_config
 from disentangle.data import rf
+from disentangle.errors import UserError
 from experiments import harness
 
 METHODS = ("dr_rff", "ml_rff", "ml_rff_awgn")
@@ -48,7 +58,34 @@ LABELS = {"dr_rff": "DR-RFF", "ml_rff": "ML", "ml_rff_awgn": "ML + AWGN aug."}
 # The paper's multipath figures (AUC, EER) of each method (shared/PAPERS.md).
 PAPER = {"dr_rff": (0.99, 0.04), "ml_rff": (0.89, 0.19), "ml_rff_awgn": (0.98, 0.08)}
 CLAIM_SPLIT = "unseen_multipath"
-DIAG = "dr_rff/diagnostics"
+
+
+@dataclasses.dataclass(frozen=True)
+class Variant:
+    """A run of ``method``'s config file with ``overrides``: the method in ``setting``."""
+
+    method: str
+    setting: str
+    overrides: tuple[str, ...]
+
+
+# The settings of the paper-vs-code choices; the methods' config files hold the first.
+SETTINGS = {"code": "authors' code", "paper_text": "paper's text"}
+# Each method's runs in the other settings (the paper's text: configs/dr_rff_zigbee.py's
+# docstring). A method without a variant in a setting (ML: no choice) stands for itself.
+VARIANTS = {
+    "dr_rff_paper_text": Variant("dr_rff", "paper_text", (
+        "model.shuffle_label=fingerprint_donor", "model.g_loss_to_q=false",
+        "model.fingerprint_distance=unit_sq_distance", "model.q_noise_std=0.1")),
+    "ml_rff_awgn_paper_text": Variant("ml_rff_awgn", "paper_text",
+                                      ("model.awgn_snr_db=[0.0,20.0]",)),
+}
+RUNS = (*METHODS, *VARIANTS)
+# The config keys the settings differ in, per method (shown side by side in the report).
+CHOICES = {"dr_rff": ("shuffle_label", "g_loss_to_q", "fingerprint_distance", "q_noise_std"),
+           "ml_rff_awgn": ("awgn_snr_db",)}
+CONTRAST = "code_minus_text"  # figures CONTRAST/METHOD/SPLIT/METRIC: code - paper_text
+DIAG = "dr_rff/diagnostics"  # the diagnostics of the code setting's DR-RFF run
 FPR_GRID = np.linspace(0.0, 1.0, 101)  # ROC curves are stored as TPR on this grid
 NEAR_CHANCE = 0.1  # F's accuracy on x_bar within chance + 0.1: Q removes the device
 SHUFFLE_LABEL_TEXT = {"channel_donor": "y_j, the channel donor's device (the authors' code)",
@@ -87,11 +124,36 @@ RUNTIME = {
 }
 
 
-def method_config(method: str, settings: Mapping[str, Any], seed: int
-                  ) -> ml_collections.ConfigDict:
-    """The config of ``method`` for ``seed``: devices (``data.options.seed``), captures
-    (``split_seed``) and initialisation (``train.seed``) all follow the seed."""
+def base_method(run: str) -> str:
+    """The method (config file) of ``run``, a method or a :data:`VARIANTS` name."""
+    if run in METHODS:
+        return run
+    if run in VARIANTS:
+        return VARIANTS[run].method
+    raise UserError(f"rf_fingerprint: unknown run {run!r}; accepted: {', '.join(RUNS)}")
+
+
+def setting_runs(setting: str) -> dict[str, str]:
+    """Method -> the run that stands for it in ``setting`` (its variant there, else itself)."""
+    if setting not in SETTINGS:
+        raise UserError(f"rf_fingerprint: unknown setting {setting!r}; accepted: "
+                        f"{', '.join(SETTINGS)}")
+    runs = {m: m for m in METHODS}
+    runs |= {v.method: name for name, v in VARIANTS.items() if v.setting == setting}
+    return runs
+
+
+def diag_prefix(run: str) -> str:
+    return f"{run}/diagnostics"
+
+
+def run_config(run: str, settings: Mapping[str, Any], seed: int) -> ml_collections.ConfigDict:
+    """The config of ``run`` for ``seed``: its method's config file with the mode's overrides
+    (``common``, then ``per_method`` of the method), the variant's, then the seed's: devices
+    (``data.options.seed``), captures (``split_seed``) and initialisation (``train.seed``)."""
+    method = base_method(run)
     overrides = [*settings["common"], *settings["per_method"].get(method, ()),
+                 *(VARIANTS[run].overrides if run in VARIANTS else ()),
                  f"data.options.seed={seed}", f"data.options.split_seed={seed + 1000}",
                  f"train.seed={seed}"]
     return load_config(CONFIGS[method], overrides)
@@ -183,9 +245,25 @@ def diagnose(model, split: rf.RFSplit, log: Sequence[Mapping[str, float]], seed:
 
 
 # ----------------------------------------------------------------------------- one seed
+def code_minus_text(figures: Mapping[str, float]) -> dict[str, float]:
+    """One seed's ``code_minus_text/M/SPLIT/{auc,eer}`` = ``M/SPLIT/k`` - ``V/SPLIT/k`` for
+    each method M with a paper's-text variant V (figures both runs have)."""
+    out = {}
+    for method, run in setting_runs("paper_text").items():
+        if run == method:
+            continue
+        for split in rf.SPLITS:
+            for key in ("auc", "eer"):
+                code, text = f"{method}/{split}/{key}", f"{run}/{split}/{key}"
+                if code in figures and text in figures:
+                    out[f"{CONTRAST}/{method}/{split}/{key}"] = figures[code] - figures[text]
+    return out
+
+
 def run_seed(settings: Mapping[str, Any], seed: int, workdir: Path) -> dict[str, float]:
-    """Train (or resume) and score the three methods at ``seed``; DR-RFF's diagnostics on
-    the known-device line-of-sight split; ROC curves to ``workdir/rocs.json``."""
+    """Train (or resume) and score every run (the methods and their variants) at ``seed``;
+    the diagnostics of DR-RFF's runs on the known-device line-of-sight split; the
+    settings' per-seed differences; ROC curves to ``workdir/rocs.json``."""
     from disentangle.methods.dr_rff.evaluation import score_splits
     from disentangle.runs import load_run
     from disentangle.train import read_log, train_and_evaluate
@@ -193,26 +271,26 @@ def run_seed(settings: Mapping[str, Any], seed: int, workdir: Path) -> dict[str,
     figures: dict[str, float] = {}
     rocs: dict[str, list[float]] = {}
     splits = None
-    for method in METHODS:
-        config = method_config(method, settings, seed)
+    for run in RUNS:
+        config = run_config(run, settings, seed)
         if splits is None:
             splits = scoring_splits(config, settings["test_per_device"])
         t0 = time.time()
-        run_dir = train_and_evaluate(config, workdir / method, progress=False)
-        figures[f"{method}/train_seconds"] = time.time() - t0
+        run_dir = train_and_evaluate(config, workdir / run, progress=False)
+        figures[f"{run}/train_seconds"] = time.time() - t0
         model = load_run(run_dir).model
         for split, res in score_splits(model.f, splits).items():
             fpr, tpr = res.pop("roc")
-            rocs[f"{method}/{split}"] = np.interp(FPR_GRID, fpr, tpr).round(5).tolist()
-            figures |= {f"{method}/{split}/{k}": v for k, v in res.items()}
-        if method == "dr_rff":
+            rocs[f"{run}/{split}"] = np.interp(FPR_GRID, fpr, tpr).round(5).tolist()
+            figures |= {f"{run}/{split}/{k}": v for k, v in res.items()}
+        if base_method(run) == "dr_rff":
             diag = diagnose(model, splits["known_los"], read_log(run_dir), seed)
-            figures |= {f"{DIAG}/{k}": v for k, v in diag.items()}
-        print(f"seed {seed} [{method}] " + "  ".join(
-            f"{s}: auc={figures[f'{method}/{s}/auc']:.3f} eer={figures[f'{method}/{s}/eer']:.3f}"
+            figures |= {f"{diag_prefix(run)}/{k}": v for k, v in diag.items()}
+        print(f"seed {seed} [{run}] " + "  ".join(
+            f"{s}: auc={figures[f'{run}/{s}/auc']:.3f} eer={figures[f'{run}/{s}/eer']:.3f}"
             for s in rf.SPLITS), flush=True)
     (workdir / "rocs.json").write_text(json.dumps({"fpr": FPR_GRID.tolist(), "tpr": rocs}))
-    return figures
+    return figures | code_minus_text(figures)
 
 
 # ----------------------------------------------------------------------------- claims
@@ -222,21 +300,34 @@ def _paper_pair(metric: int, other: str) -> str:
             f"({LABELS[other]})")
 
 
+def claim_setting(name: str) -> str:
+    """The setting a claim is judged in: its name's prefix ``SETTING/``, else ``code``."""
+    prefix, sep, _ = name.partition("/")
+    return prefix if sep and prefix in SETTINGS else "code"
+
+
 def _claims() -> list[harness.Claim]:
+    """In each setting, DR-RFF's run against each baseline's run on unseen multipath: AUC
+    higher, EER lower (paired over seeds). The code setting's names carry no prefix."""
     claims = []
-    for other in METHODS[1:]:
-        auc = [f"{m}/{CLAIM_SPLIT}/auc" for m in ("dr_rff", other)]
-        eer = [f"{m}/{CLAIM_SPLIT}/eer" for m in ("dr_rff", other)]
-        claims += [
-            harness.Claim(f"auc_above_{other}",
-                          f"DR-RFF's AUC on unseen-device multipath captures is higher than "
-                          f"{LABELS[other]}'s", _paper_pair(0, other),
-                          lambda f, a=auc: harness.greater(f, a[0], a[1])),
-            harness.Claim(f"eer_below_{other}",
-                          f"DR-RFF's EER on unseen-device multipath captures is lower than "
-                          f"{LABELS[other]}'s", _paper_pair(1, other),
-                          lambda f, e=eer: harness.greater(f, e[1], e[0])),
-        ]
+    for setting, label in SETTINGS.items():
+        runs = setting_runs(setting)
+        prefix = "" if setting == "code" else f"{setting}/"
+        for other in METHODS[1:]:
+            auc = [f"{runs[m]}/{CLAIM_SPLIT}/auc" for m in ("dr_rff", other)]
+            eer = [f"{runs[m]}/{CLAIM_SPLIT}/eer" for m in ("dr_rff", other)]
+            claims += [
+                harness.Claim(f"{prefix}auc_above_{other}",
+                              f"{label.capitalize()}: DR-RFF's AUC on unseen-device multipath "
+                              f"captures is higher than {LABELS[other]}'s",
+                              _paper_pair(0, other),
+                              lambda f, a=auc: harness.greater(f, a[0], a[1])),
+                harness.Claim(f"{prefix}eer_below_{other}",
+                              f"{label.capitalize()}: DR-RFF's EER on unseen-device multipath "
+                              f"captures is lower than {LABELS[other]}'s",
+                              _paper_pair(1, other),
+                              lambda f, e=eer: harness.greater(f, e[1], e[0])),
+            ]
     return claims
 
 
@@ -245,14 +336,15 @@ def _iv(results: dict, key: str) -> dict[str, Any]:
     return results["figures"].get(key) or harness.interval([])
 
 
-def mechanism(results: dict) -> tuple[str, str]:
-    """(verdict, reason) on DR-RFF's mechanism from the diagnostics' intervals: ``works``
-    (Q removes the device and F reads the fingerprint donor in recombined signals),
-    ``does not work`` (x_bar keeps the device, or recombined signals follow the channel
-    donor or neither donor), or ``unclear``."""
-    acc, chance = _iv(results, f"{DIAG}/f_accuracy_on_x_bar"), _iv(results, f"{DIAG}/chance")
-    fp = _iv(results, f"{DIAG}/recombined_as_fingerprint_donor")
-    ch = _iv(results, f"{DIAG}/recombined_as_channel_donor")
+def mechanism(results: dict, run: str = "dr_rff") -> tuple[str, str]:
+    """(verdict, reason) on the mechanism of DR-RFF run ``run`` from its diagnostics'
+    intervals: ``works`` (Q removes the device and F reads the fingerprint donor in
+    recombined signals), ``does not work`` (x_bar keeps the device, or recombined signals
+    follow the channel donor or neither donor), or ``unclear``."""
+    diag = diag_prefix(run)
+    acc, chance = _iv(results, f"{diag}/f_accuracy_on_x_bar"), _iv(results, f"{diag}/chance")
+    fp = _iv(results, f"{diag}/recombined_as_fingerprint_donor")
+    ch = _iv(results, f"{diag}/recombined_as_channel_donor")
     if min(acc["n"], fp["n"], ch["n"]) < 2:
         return "unclear", "fewer than two seeds with diagnostics"
     k = chance["mean"]
@@ -279,21 +371,14 @@ def mechanism(results: dict) -> tuple[str, str]:
     return "unclear", "the diagnostics' intervals are too wide to decide"
 
 
-def notes(results: dict) -> str:
-    """Paper vs ours on unseen multipath, the diagnostics and one paragraph that separates
-    "works but the effect is small at this scale" from "does not work"."""
-    lines = ["## Unseen-device multipath: paper vs ours", "",
-             "| method | paper AUC | ours AUC | paper EER | ours EER |", "|---|---|---|---|---|"]
-    for m in METHODS:
-        lines.append(f"| {LABELS[m]} | {PAPER[m][0]:.2f} | "
-                     f"{harness.fmt_interval(_iv(results, f'{m}/{CLAIM_SPLIT}/auc'))} | "
-                     f"{PAPER[m][1]:.2f} | "
-                     f"{harness.fmt_interval(_iv(results, f'{m}/{CLAIM_SPLIT}/eer'))} |")
-    lines += ["", "## Diagnostics (DR-RFF, known devices, line of sight)", ""]
-    verdict, reason = mechanism(results)
-    hinge = _iv(results, f"{DIAG}/hinge_active_share")
-    gap = _iv(results, f"{DIAG}/log_likelihood_gap_on_x_bar")
-    claims = {c["verdict"] for c in results["claims"]}
+def _diagnostics_paragraph(results: dict, setting: str, run: str) -> str:
+    """The mechanism's verdict for ``run`` and what it means for ``setting``'s claims."""
+    verdict, reason = mechanism(results, run)
+    diag = diag_prefix(run)
+    hinge = _iv(results, f"{diag}/hinge_active_share")
+    gap = _iv(results, f"{diag}/log_likelihood_gap_on_x_bar")
+    claims = {c["verdict"] for c in results["claims"]
+              if claim_setting(c.get("name", "")) == setting}
     if claims == {harness.HOLDS}:
         outcome = "The paper's claims hold at this scale."
     elif verdict == "works":
@@ -308,15 +393,66 @@ def notes(results: dict) -> str:
                   "gap is <= 0, L_Q pushes Q only to reconstruct x, not to remove the "
                   "device)." if hinge["n"] else "")
     if results.get("settings"):
-        label = method_config("dr_rff", results["settings"], 0).model.shuffle_label
+        label = run_config(run, results["settings"], 0).model.shuffle_label
         hinge_text += (f" The F step labels x_hat_ij with {SHUFFLE_LABEL_TEXT[label]} "
                        f"(model.shuffle_label={label}).")
-    lines += [outcome + hinge_text, ""]
+    return f"**{SETTINGS[setting].capitalize()}** (`{run}`): {outcome}{hinge_text}"
+
+
+def _reading(iv: Mapping[str, Any]) -> str:
+    if iv["n"] < 2:
+        return "fewer than two seeds"
+    if iv["low"] > 0:
+        return "code > text"
+    if iv["high"] < 0:
+        return "code < text"
+    return "not resolved (interval contains 0)"
+
+
+def notes(results: dict) -> str:
+    """The settings' choices side by side; paper vs ours on unseen multipath in each
+    setting; code minus text per seed; the diagnostics with one paragraph per setting that
+    separates "works but the effect is small at this scale" from "does not work"."""
+    lines = []
+    if results.get("settings"):
+        lines += ["## The two settings", "",
+                  "| method | key | authors' code (default) | paper's text |", "|---|---|---|---|"]
+        text = setting_runs("paper_text")
+        for method, keys in CHOICES.items():
+            code_cfg = run_config(method, results["settings"], 0).model
+            text_cfg = run_config(text[method], results["settings"], 0).model
+            lines += [f"| {LABELS[method]} | `model.{k}` | {code_cfg[k]} | {text_cfg[k]} |"
+                      for k in keys]
+        lines += ["", "ML has no such choice: its one run stands in both settings.", ""]
+    header = " | ".join(f"ours {metric}, {label}" for metric in ("AUC", "EER")
+                        for label in SETTINGS.values())
+    lines += ["## Unseen-device multipath: paper vs ours", "",
+              f"| method | paper AUC | paper EER | {header} |", "|---" * (3 + 2 * len(SETTINGS))
+              + "|"]
+    for m in METHODS:
+        ours = [harness.fmt_interval(_iv(results, f"{setting_runs(s)[m]}/{CLAIM_SPLIT}/{k}"))
+                for k in ("auc", "eer") for s in SETTINGS]
+        lines.append(f"| {LABELS[m]} | {PAPER[m][0]:.2f} | {PAPER[m][1]:.2f} | "
+                     + " | ".join(ours) + " |")
+    contrast = {k: iv for k, iv in results["figures"].items() if k.startswith(CONTRAST + "/")}
+    if contrast:
+        lines += ["", "## Authors' code minus paper's text (paired over seeds)", "",
+                  "| figure | code - text, mean [95 % interval] | per seed | reading |",
+                  "|---|---|---|---|"]
+        for name, iv in contrast.items():
+            per = ", ".join(f"{x:+.3f}" for x in iv["values"])
+            lines.append(f"| {name} | {harness.fmt_interval(iv)} | {per} | {_reading(iv)} |")
+    lines += ["", "## Diagnostics (DR-RFF, known devices, line of sight)", ""]
+    for setting in SETTINGS:
+        run = setting_runs(setting)["dr_rff"]
+        if setting == "code" or _iv(results, f"{diag_prefix(run)}/chance")["n"]:
+            lines += [_diagnostics_paragraph(results, setting, run), ""]
     return "\n".join(lines)
 
 
 def plots(results: dict, out: Path) -> list[Path]:
-    """OUT/roc.png: the ROC curves of every method and split, mean over seeds."""
+    """OUT/roc.png: the ROC curves of every run and split, mean over seeds (the paper's-text
+    variants dashed, in their method's colour)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -326,16 +462,24 @@ def plots(results: dict, out: Path) -> list[Path]:
               if (p := out / f"seed{s}" / "rocs.json").exists()]
     if not curves:
         return []
+    colours = {m: f"C{i}" for i, m in enumerate(METHODS)}
     fig, axes = plt.subplots(1, len(rf.SPLITS), figsize=(4 * len(rf.SPLITS), 4), sharey=True)
     for ax, split in zip(axes, rf.SPLITS):
-        for method in METHODS:
-            tpr = np.mean([c["tpr"][f"{method}/{split}"] for c in curves], axis=0)
-            ax.plot(curves[0]["fpr"], tpr, label=LABELS[method])
+        for run in RUNS:
+            key = f"{run}/{split}"
+            if not all(key in c["tpr"] for c in curves):
+                continue
+            tpr = np.mean([c["tpr"][key] for c in curves], axis=0)
+            method = base_method(run)
+            label = (LABELS[method] if run == method
+                     else f"{LABELS[method]}, {SETTINGS[VARIANTS[run].setting]}")
+            ax.plot(curves[0]["fpr"], tpr, color=colours[method], label=label,
+                    ls="-" if run == method else "--")
         ax.plot([0, 1], [0, 1], "k:", lw=0.8)
         ax.set(title=split.replace("_", " "), xlabel="false-positive rate", xlim=(0, 1),
                ylim=(0, 1))
     axes[0].set_ylabel(f"true-positive rate (mean of {len(curves)} seeds)")
-    axes[0].legend(loc="lower right")
+    axes[0].legend(loc="lower right", fontsize="small")
     fig.tight_layout()
     path = out / "roc.png"
     fig.savefig(path, dpi=100)
