@@ -5,8 +5,8 @@ process may run on. DCI's numba tree kernels and the logistic fits' column threa
 (:mod:`metrics._linear`) use at most that many threads; BLAS is held to one thread while
 the fits run (their matmuls are small: OpenBLAS threads only add wake-up and spin time,
 ~10x slower on a busy 2-core machine). Two evaluations side by side with the default
-budget took 0.97x the time of one after the other, with a budget of 1 each 1.07x
-(``benchmarks/metrics.py``, docs/metrics.md).
+budget took 0.70x the time of one after the other, with a budget of 1 each 0.66x (2-core
+Xeon, ``benchmarks/metrics.py``, docs/metrics.md).
 """
 
 from __future__ import annotations
