@@ -96,7 +96,7 @@ def fit_softmax_device(x: np.ndarray, y: np.ndarray, num_classes, *, balanced: b
     num_classes = np.asarray(num_classes)
     n, num_d = x.shape
     c_max = int(num_classes.max())
-    dtype = jnp.float64 if jax.config.jax_enable_x64 else jnp.float32
+    dtype = jax.dtypes.canonicalize_dtype(np.float64)  # float32 unless x64 is enabled
     x1 = np.concatenate([x, np.ones((n, 1))], axis=1)
     weights = balanced_weights(y, num_classes) if balanced else np.ones(y.T.shape)
     weights = weights / weights.sum(axis=1, keepdims=True)
