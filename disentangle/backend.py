@@ -21,6 +21,13 @@ the stock ones: same ``kernel [kh, kw, C_in, C_out]`` and ``bias [C_out]`` at th
 paths, same initialisation, same map), so a checkpoint written on one backend restores on
 the other. ``DISENTANGLE_LAYERS=phase|stock`` overrides the layer kind (tests,
 benchmarks, an A/B run on an accelerator); it is read when a network is built.
+
+The metrics' multinomial logistic fits (:func:`metrics._linear.fit_softmax`: InfoE,
+explicitness, DCI's logistic importances) run on the host on CPU (scipy's L-BFGS-B over
+float32 numpy/numba objectives, one column per thread) and on the default JAX device
+elsewhere (:mod:`metrics._linear_device`: all columns in one jitted, vmapped optax
+L-BFGS). On CPU the host path was measured faster (docs/metrics.md, Speed);
+``DISENTANGLE_FIT=host|device`` overrides the choice; it is read at each fit.
 """
 
 from __future__ import annotations
@@ -34,6 +41,8 @@ from disentangle.errors import UserError
 
 LAYERS_ENV = "DISENTANGLE_LAYERS"
 LAYER_KINDS = ("phase", "stock")
+FIT_ENV = "DISENTANGLE_FIT"
+FIT_PATHS = ("host", "device")
 
 
 def cpu_tuned(backend: str | None = None) -> bool:
@@ -51,10 +60,19 @@ def layer_kind(backend: str | None = None) -> str:
     return "phase" if cpu_tuned(backend) else "stock"
 
 
-def _checked(kind: str, source: str) -> str:
-    if kind not in LAYER_KINDS:
-        raise UserError(f"{source}={kind!r}; accepted: {', '.join(LAYER_KINDS)} (unset: the "
-                        "backend's default, 'phase' on CPU, 'stock' elsewhere)")
+def fit_path(backend: str | None = None) -> str:
+    """Where the metrics' logistic fits run, ``'host'`` or ``'device'``: ``$DISENTANGLE_FIT``
+    if set, else ``'host'`` on CPU and ``'device'`` on other backends."""
+    value = os.environ.get(FIT_ENV, "")
+    if value:
+        return _checked(value, f"{FIT_ENV} (environment variable)", FIT_PATHS)
+    return "host" if cpu_tuned(backend) else "device"
+
+
+def _checked(kind: str, source: str, accepted: tuple[str, ...] = LAYER_KINDS) -> str:
+    if kind not in accepted:
+        raise UserError(f"{source}={kind!r}; accepted: {', '.join(accepted)} (unset: the "
+                        f"backend's default, {accepted[0]!r} on CPU, {accepted[1]!r} elsewhere)")
     return kind
 
 

@@ -17,15 +17,20 @@ grows with the sample count (:func:`lbfgs_memory`). The columns are fitted on up
 :func:`metrics._threads.thread_budget` threads (numpy's matmul and ufuncs release the GIL),
 BLAS held to one thread.
 
-Tried and dropped: a jitted JAX L-BFGS (compile time of seconds per shape, float32 line
-searches); and a batched JAX Newton-CG (all columns vmapped, CG with exact Hessian-vector
-products, preconditioned by the exact Hessian of a 1,024-row subsample; branch history,
-commit 40ba39a). Newton-CG converged in 10-13 steps where L-BFGS takes hundreds, and agreed
-with sklearn, but on CPU it was slower: on the beta-VAE fixture 3.2 s CPU against 2.0 s
-(the [K, n, C_max] lockstep wastes the columns with few classes, XLA's threads spend CPU,
-~1-2 s compilation per shape), and on one-hot QLAE codes (101 inputs x 40 classes) the
-subsample Hessian is too large to factor and a class-block preconditioner needed ~10,000
-Hessian products (250 s CPU against 9.7 s for L-BFGS).
+That host path is :func:`fit_softmax`'s choice on CPU; on an accelerator it calls
+:func:`metrics._linear_device.fit_softmax_device` instead (all columns in one jitted,
+vmapped optax L-BFGS on the default JAX device), as :func:`disentangle.backend.fit_path`
+decides (``DISENTANGLE_FIT=host|device`` overrides).
+
+Tried and dropped on CPU: a jitted JAX L-BFGS (compile time of seconds per shape, float32
+line searches; the device path is one); and a batched JAX Newton-CG (all columns vmapped,
+CG with exact Hessian-vector products, preconditioned by the exact Hessian of a 1,024-row
+subsample; branch history, commit 40ba39a). Newton-CG converged in 10-13 steps where L-BFGS
+takes hundreds, and agreed with sklearn, but on CPU it was slower: on the beta-VAE fixture
+3.2 s CPU against 2.0 s (the [K, n, C_max] lockstep wastes the columns with few classes,
+XLA's threads spend CPU, ~1-2 s compilation per shape), and on one-hot QLAE codes (101
+inputs x 40 classes) the subsample Hessian is too large to factor and a class-block
+preconditioner needed ~10,000 Hessian products (250 s CPU against 9.7 s for L-BFGS).
 """
 
 from __future__ import annotations
@@ -36,6 +41,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 from scipy.optimize import minimize
 
+from disentangle.backend import fit_path
 from metrics._threads import single_threaded_blas, thread_budget
 
 _BLOCK = 64  # samples per block of the one-hot kernels ([64, C] rows stay in L1)
@@ -293,7 +299,15 @@ def fit_softmax(x: np.ndarray, y: np.ndarray, num_classes, *, balanced: bool = F
       max_iter: iterations at most (on separable data the unpenalised loss only approaches 0).
     Returns:
       ``(w [K, D, C_max], b [K, C_max], iterations)``; padded classes have ``b = -inf``.
+
+    Runs on the host (below) or, where :func:`disentangle.backend.fit_path` says
+    ``'device'``, as :func:`metrics._linear_device.fit_softmax_device`.
     """
+    if fit_path() == "device":
+        from metrics._linear_device import fit_softmax_device
+
+        return fit_softmax_device(x, y, num_classes, balanced=balanced, l2=l2, tol=tol,
+                                  max_iter=max_iter)
     x = np.asarray(x, np.float64)
     y = np.asarray(y, np.int64)
     num_classes = np.asarray(num_classes)
