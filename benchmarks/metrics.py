@@ -17,10 +17,10 @@ Per case and size: wall and process-CPU seconds of each metric of
 once on other codes of the same shape (JAX programs and numba kernels loaded: the state of
 an evaluation that scores a second representation, or of any later process with the on-disk
 caches warm); the first call of the process is timed too. For the logistic fits (InfoE,
-explicitness): Newton steps, Hessian-vector products and loss evaluations (max over
-factors). Agreement: ``|ours - reference|`` of every scalar against :mod:`metrics.reference`
-(sklearn) at ``--reference-n`` samples (DCI's GradientBoostingClassifier reference on
-``--gbt-reference-n`` training samples, held-out set as ours).
+explicitness): L-BFGS iterations (max over factors). Agreement: ``|ours - reference|`` of
+every scalar against :mod:`metrics.reference` (sklearn) at ``--reference-n`` samples
+(DCI's GradientBoostingClassifier reference on ``--gbt-reference-n`` training samples,
+held-out set as ours).
 
 Pair: the whole suite (``metrics.evaluate``) on one case in two fresh processes, one after
 the other, then both at once (with ``DISENTANGLE_THREADS`` = cores // 2 each, the budget a
