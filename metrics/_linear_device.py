@@ -77,20 +77,10 @@ def _fit_columns(x1: jax.Array, labels: jax.Array, weights: jax.Array, mask: jax
 
 def fit_softmax_device(x: np.ndarray, y: np.ndarray, num_classes, *, balanced: bool = False,
                        l2: float = 0.0, tol: float = 1e-5, max_iter: int = 2000):
-    """:func:`metrics._linear.fit_softmax` on the default JAX device (module docstring).
-
-    Args:
-      x: float ``[n, D]`` inputs (standardise them first).
-      y: int ``[n, K]`` labels, column k in ``0..num_classes[k]-1``.
-      num_classes: ``[K]`` class counts.
-      balanced: weight samples by sklearn's balanced class weights.
-      l2: ridge on the weights (not intercepts) relative to the mean loss; 1/(C n) = sklearn C.
-      tol: largest gradient entry at convergence; relative loss decrease ``tol**2``.
-      max_iter: iterations at most per column.
-    Returns:
-      ``(w [K, D, C_max], b [K, C_max], iterations)`` as numpy float64 (iterations: max over
-      columns); padded classes have ``w = 0``, ``b = -inf``.
-    """
+    """:func:`metrics._linear.fit_softmax` on the default JAX device (module docstring): the
+    same arguments and returns (numpy float64; iterations the max over columns; padded
+    classes ``w = 0``, ``b = -inf``), but ``tol`` bounds the largest gradient entry (no
+    bounds to project on) and the relative loss decrease by ``tol**2``."""
     x = np.asarray(x, np.float64)
     y = np.asarray(y, np.int64)
     num_classes = np.asarray(num_classes)
