@@ -97,9 +97,9 @@ RUNTIME = {
     "quick": "both datasets, one seed: dsprites took 375 s at load ~6 with the factor "
              "predictor cached (55 min at load ~15-22 when the predictor, 41 min of it, was "
              "first trained); colour_shapes similar plus its own predictor once",
-    "cpu": "3 seeds x 2 datasets, 3,000 beta-VAE steps: ~50 min on 2 idle cores with the "
-           "predictors cached, plus ~10-20 min per predictor the first time (estimated from "
-           "the quick timings, not measured)",
+    "cpu": "3 seeds x 2 datasets, 3,000 beta-VAE steps: 3.5 min per seed for both datasets "
+           "with the predictors cached and the dSprites runs done (2-core Xeon, 2026-12-02); "
+           "all of it ~45 min beside another study, the two factor predictors included",
     "full": "the paper-like scale (30k beta-VAE, 10k + 10k SCAN steps), 3 seeds: ~5 h per "
             "seed on the shared 2-core machine (estimated)",
 }
