@@ -395,7 +395,8 @@ def _diagnostics_paragraph(results: dict, setting: str, run: str) -> str:
     if results.get("settings"):
         label = run_config(run, results["settings"], 0).model.shuffle_label
         hinge_text += (f" The F step labels x_hat_ij with {SHUFFLE_LABEL_TEXT[label]} "
-                       f"(model.shuffle_label={label}).")
+                       f"(model.shuffle_label={label}), so the donor shares also show what F "
+                       "was trained to read in x_hat.")
     return f"**{SETTINGS[setting].capitalize()}** (`{run}`): {outcome}{hinge_text}"
 
 
