@@ -46,9 +46,14 @@ def _results(acc_x_bar, fingerprint, channel, claim=harness.FAILS):
 
 
 def test_mechanism_verdict_separates_small_effect_from_failure():
-    works = _results([0.12, 0.14, 0.13], [0.6, 0.62, 0.58], [0.2, 0.18, 0.21])
+    works = _results([0.12, 0.14, 0.13], [0.6, 0.62, 0.58], [0.2, 0.18, 0.21],
+                     harness.INCONCLUSIVE)
     assert rf_fingerprint.mechanism(works)[0] == "works"
     assert "works but the effect is small" in rf_fingerprint.notes(works)
+    # Passing diagnostics with a claim that does not hold is not called a small effect.
+    behind = _results([0.12, 0.14, 0.13], [0.6, 0.62, 0.58], [0.2, 0.18, 0.21])
+    assert "not a small effect" in rf_fingerprint.notes(behind)
+    assert "effect is small" not in rf_fingerprint.notes(behind)
     leaks = _results([0.7, 0.72, 0.69], [0.6, 0.62, 0.58], [0.2, 0.18, 0.21])
     assert rf_fingerprint.mechanism(leaks)[0] == "does not work"
     assert "x_bar keeps the device" in rf_fingerprint.notes(leaks)
