@@ -85,7 +85,6 @@ RUNS = (*METHODS, *VARIANTS)
 CHOICES = {"dr_rff": ("shuffle_label", "g_loss_to_q", "fingerprint_distance", "q_noise_std"),
            "ml_rff_awgn": ("awgn_snr_db",)}
 CONTRAST = "code_minus_text"  # figures CONTRAST/METHOD/SPLIT/METRIC: code - paper_text
-DIAG = "dr_rff/diagnostics"  # the diagnostics of the code setting's DR-RFF run
 FPR_GRID = np.linspace(0.0, 1.0, 101)  # ROC curves are stored as TPR on this grid
 NEAR_CHANCE = 0.1  # F's accuracy on x_bar within chance + 0.1: Q removes the device
 SHUFFLE_LABEL_TEXT = {"channel_donor": "y_j, the channel donor's device (the authors' code)",
@@ -146,6 +145,7 @@ def setting_runs(setting: str) -> dict[str, str]:
 
 
 def diag_prefix(run: str) -> str:
+    """The figures' prefix of DR-RFF run ``run``'s diagnostics."""
     return f"{run}/diagnostics"
 
 

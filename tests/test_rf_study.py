@@ -40,7 +40,7 @@ def _results(acc_x_bar, fingerprint, channel, claim=harness.FAILS):
     figs = {"chance": [0.125] * 3, "f_accuracy_on_x_bar": acc_x_bar,
             "recombined_as_fingerprint_donor": fingerprint,
             "recombined_as_channel_donor": channel, "hinge_active_share": [0.0] * 3}
-    return {"figures": {f"{rf_fingerprint.DIAG}/{k}": harness.interval(v)
+    return {"figures": {f"{rf_fingerprint.diag_prefix('dr_rff')}/{k}": harness.interval(v)
                         for k, v in figs.items()},
             "claims": [{"verdict": claim}]}
 
@@ -188,7 +188,7 @@ def test_tiny_study_writes_figures_claims_diagnostics_and_roc(tmp_path):
                 iv = res["figures"][f"{method}/{split}/{key}"]
                 assert iv["n"] == 2 and all(0.0 <= v <= 1.0 for v in iv["values"])
     diag = {k.rsplit("/", 1)[1]: v["values"] for k, v in res["figures"].items()
-            if k.startswith(rf_fingerprint.DIAG)}
+            if k.startswith(rf_fingerprint.diag_prefix("dr_rff"))}
     assert diag["chance"] == [1 / 3, 1 / 3]
     for key in ("f_accuracy_on_x_bar", "recombined_as_fingerprint_donor",
                 "recombined_as_channel_donor", "hinge_active_share"):
