@@ -77,6 +77,7 @@ def test_one_hot_kernels_give_the_dense_loss_and_gradient(extra_dense):
     is found, and its gather/scatter kernels return the dense products' loss and gradient
     (the balanced weights and the ridge included)."""
     from metrics._linear import (
+        _fused_design,
         _IndexedSoftmaxLoss,
         _ones_index,
         _SoftmaxLoss,
@@ -97,7 +98,8 @@ def test_one_hot_kernels_give_the_dense_loss_and_gradient(extra_dense):
     sw = (sw / sw.sum()).astype(np.float32)
     theta = 0.3 * rng.standard_normal(x1.shape[1] * int(num_classes[k]))
     dense = _SoftmaxLoss(x1, factors[:, k], sw, int(num_classes[k]), 0.01)(theta)
-    indexed = _IndexedSoftmaxLoss(x1, design, factors[:, k], sw, int(num_classes[k]), 0.01)(theta)
+    indexed = _IndexedSoftmaxLoss(x1, _fused_design(x1), factors[:, k], sw,
+                                  int(num_classes[k]), 0.01)(theta)
     assert abs(dense[0] - indexed[0]) < 1e-5
     np.testing.assert_allclose(indexed[1], dense[1], atol=2e-7)
     # rows with different numbers of ones among the 0/1 columns: no one-hot design
@@ -111,7 +113,7 @@ def test_softmax_loss_is_exact_where_probabilities_underflow(one_hot):
     loss still counts each sample's exact label logit, and the gradient matches float64
     arithmetic: the floor on the exponentials' arguments (no subnormal products) moves
     nothing that matters."""
-    from metrics._linear import _IndexedSoftmaxLoss, _ones_index, _SoftmaxLoss
+    from metrics._linear import _fused_design, _IndexedSoftmaxLoss, _SoftmaxLoss
 
     rng = np.random.default_rng(3)
     n, num_c = 400, 5
@@ -123,7 +125,7 @@ def test_softmax_loss_is_exact_where_probabilities_underflow(one_hot):
     labels = rng.integers(0, num_c, n)
     sw = np.full(n, 1.0 / n)
     theta = 80.0 * rng.standard_normal(x1.shape[1] * num_c)  # logit gaps up to ~1000 nats
-    loss_fn = (_IndexedSoftmaxLoss(x1.astype(np.float32), _ones_index(x1.astype(np.float32)),
+    loss_fn = (_IndexedSoftmaxLoss(x1.astype(np.float32), _fused_design(x1.astype(np.float32)),
                                    labels, sw.astype(np.float32), num_c, 0.0) if one_hot else
                _SoftmaxLoss(x1.astype(np.float32), labels, sw.astype(np.float32), num_c, 0.0))
     loss, grad = loss_fn(theta)
