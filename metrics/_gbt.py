@@ -23,16 +23,17 @@ instead of sklearn's random latent order (ties are common: at the first stage re
 one value per class, so many splits score the same), and sklearn casts codes to float32.
 
 Speed (:func:`fit_gbt_factors`, numba): the trees of all factors (one per class; 113 for
-dSprites' factors) are boosted together, each stage in three compiled steps plus numpy's
-SIMD ``exp``: softmax shift, class totals, then one tree per task of a parallel loop
-(dynamically scheduled over the threads). A tree keeps its samples partitioned by node
-(stable, branch-free partition); per node and latent it accumulates float64 gradient sums
-and integer counts per bin, building only the smaller child of each split and deriving its
-sibling as parent - child; split gains scan the cumulative sums with a table of
-``1/count``. The kernels compile on first use and are cached on disk (numba
-``cache=True``; about 8 s once, then about 0.3 s to load per process). Without numba the
-slower pure-numpy :func:`_fit_gbt_numpy` (one sparse one-hot product per tree level) grows
-the same trees (tests/test_gbt.py checks them against each other and against sklearn).
+dSprites' factors) are boosted together, each stage in two parallel compiled steps: the
+softmax (with a vectorised ``exp``: numpy's is scalar on CPUs without AVX-512), then one
+tree per task of a parallel loop (dynamically scheduled over the threads). A tree keeps its
+samples partitioned by node (stable, branch-free partition); per node and latent it
+accumulates float64 gradient sums and integer counts per bin, building only the smaller
+child of each split and deriving its sibling as parent - child; split gains scan the
+cumulative sums with a table of ``1/count``. The kernels compile on first use and are cached
+on disk (numba ``cache=True``; about 8 s once, then about 0.3 s to load per process).
+Without numba the slower pure-numpy :func:`_fit_gbt_numpy` (one sparse one-hot product per
+tree level) grows the same trees (tests/test_gbt.py checks them against each other and
+against sklearn).
 """
 
 from __future__ import annotations
@@ -95,15 +96,61 @@ def apply_bins(x: np.ndarray, edges: list[np.ndarray]) -> np.ndarray:
 # lazily keeps ``import metrics`` light); ``prange`` is rebound to numba's there.
 prange = range
 _grow_tree_jit = None  # compiled _grow_tree, set by _kernels()
+_exp_inplace_jit = None  # compiled _exp_inplace, set by _kernels()
 
 
-def _k_shift(raw, fac_start, fac_binary, expo, tot):
-    """``expo [T, n]`` before numpy exponentiates it: multiclass ``raw - max_class raw`` per
-    sample (``tot [F, n]`` holds the max meanwhile), binary ``-|raw|``."""
+_LOG2E = 1.4426950408889634
+_SHIFT = 6755399441055744.0  # 1.5 * 2**52: adding it rounds to an integer held in the low bits
+_SHIFT_BITS = int(np.float64(_SHIFT).view(np.int64))
+_LN2_HI = 6.93147180369123816490e-01  # ln 2 to 32 significant bits: k * hi is exact
+_LN2_LO = 1.90821492927058770002e-10  # ln 2 - hi
+
+
+def _exp_inplace(row, scale):
+    """``row = exp(max(row, -708))`` of a float64 slice; ``scale`` float64 scratch of its size.
+
+    numpy's float64 ``exp`` is SIMD only on AVX-512 CPUs (elsewhere glibc's scalar one, 7-10
+    ns a value on a 2-core AVX2 EPYC); this one vectorises: ``exp(v) = 2^k exp(r)``, ``k =
+    round(v / ln 2)`` (by adding ``1.5 * 2^52``), ``r = v - k ln 2`` in two parts (Cody-Waite),
+    ``|r| <= ln(2) / 2``, ``exp(r)`` its degree-12 Taylor polynomial (relative error < 4e-16),
+    ``2^k = (k + 1023) << 52`` read as a float. Compiled with no fastmath flag but
+    ``contract``: reassociation would fold ``(v / ln 2 + s) - s``."""
+    m = row.shape[0]
+    for i in range(m):
+        v = row[i] if row[i] > -708.0 else -708.0  # (max() does not vectorise here)
+        s = v * _LOG2E + _SHIFT
+        k = s - _SHIFT
+        r = (v - k * _LN2_HI) - k * _LN2_LO
+        p = r * (1.0 / 479001600) + 1.0 / 39916800
+        p = p * r + 1.0 / 3628800
+        p = p * r + 1.0 / 362880
+        p = p * r + 1.0 / 40320
+        p = p * r + 1.0 / 5040
+        p = p * r + 1.0 / 720
+        p = p * r + 1.0 / 120
+        p = p * r + 1.0 / 24
+        p = p * r + 1.0 / 6
+        p = p * r + 0.5
+        p = p * r + 1.0
+        row[i] = p * r + 1.0
+        scale[i] = s
+    bits = scale.view(np.int64)
+    for i in range(m):
+        bits[i] = (bits[i] - _SHIFT_BITS + 1023) << 52
+    for i in range(m):
+        row[i] *= scale[i]
+
+
+def _k_softmax(raw, fac_start, fac_binary, expo, tot):
+    """The stage's probabilities, over sample blocks in parallel: ``expo [T, n] = exp(raw -
+    max_class raw)`` and ``tot [F, n] = 1 / sum_class expo`` per multiclass factor, so that
+    ``p = expo * tot``; binary factors ``expo = exp(-|raw|)``."""
     num_f = fac_start.shape[0] - 1
     n = raw.shape[1]
-    for a in range(0, n, _BLOCK):  # sample blocks; 1-D row slices let LLVM vectorise
+    for blk in prange((n + _BLOCK - 1) // _BLOCK):  # 1-D row slices let LLVM vectorise
+        a = blk * _BLOCK
         e = min(a + _BLOCK, n)
+        scale = np.empty(e - a)
         for g in range(num_f):
             t0 = fac_start[g]
             if fac_binary[g]:
@@ -111,39 +158,28 @@ def _k_shift(raw, fac_start, fac_binary, expo, tot):
                 out = expo[t0, a:e]
                 for i in range(e - a):
                     out[i] = -abs(raw_row[i])
+                _exp_inplace_jit(out, scale)
                 continue
-            mx = tot[g, a:e]
+            tg = tot[g, a:e]  # the class maximum, then the inverse total
             raw_row = raw[t0, a:e]
             for i in range(e - a):
-                mx[i] = raw_row[i]
+                tg[i] = raw_row[i]
             for t in range(t0 + 1, fac_start[g + 1]):
                 raw_row = raw[t, a:e]
                 for i in range(e - a):
-                    mx[i] = max(mx[i], raw_row[i])
+                    tg[i] = max(tg[i], raw_row[i])
             for t in range(t0, fac_start[g + 1]):
                 raw_row = raw[t, a:e]
                 out = expo[t, a:e]
                 for i in range(e - a):
-                    out[i] = raw_row[i] - mx[i]
-
-
-def _k_total(expo, fac_start, fac_binary, tot):
-    """``tot [F, n]``: 1 / (sum over a multiclass factor's classes of ``expo = exp(raw -
-    max)``), so the softmax is ``p = expo * tot``."""
-    num_f = fac_start.shape[0] - 1
-    n = expo.shape[1]
-    for a in range(0, n, _BLOCK):
-        e = min(a + _BLOCK, n)
-        for g in range(num_f):
-            if fac_binary[g]:
-                continue
-            tg = tot[g, a:e]
+                    out[i] = raw_row[i] - tg[i]
+                _exp_inplace_jit(out, scale)
             for i in range(e - a):
                 tg[i] = 0.0
-            for t in range(fac_start[g], fac_start[g + 1]):
-                ex = expo[t, a:e]
+            for t in range(t0, fac_start[g + 1]):
+                out = expo[t, a:e]
                 for i in range(e - a):
-                    tg[i] += ex[i]
+                    tg[i] += out[i]
             for i in range(e - a):
                 tg[i] = 1.0 / tg[i]
 
@@ -436,8 +472,8 @@ def _k_trees(bins, nbins, counts0, x_test, exact, split_value, split_edge, label
 
 @functools.cache
 def _kernels():
-    """The three kernels compiled with numba (cached on disk when possible), or None when
-    numba is not installed."""
+    """The two kernels (softmax, trees) compiled with numba (cached on disk when possible),
+    or None when numba is not installed."""
     # libgomp's default busy-waiting makes every parallel region stall for milliseconds when
     # another process holds a core; passive waiting costs ~10 us per region (unless the user
     # chose a policy, or OpenMP already started in this process)
@@ -449,12 +485,13 @@ def _kernels():
     # globals are resolved when a kernel compiles: bind numba's prange and the compiled tree
     globals()["prange"] = numba.prange
     try:
-        k_shift = numba.njit(cache=True)(_k_shift)
+        exp_inplace = numba.njit(cache=True, fastmath={"contract"})(_exp_inplace)
         cache = True
     except RuntimeError:  # no writable cache location: compile in every process
-        k_shift, cache = numba.njit(_k_shift), False
+        exp_inplace, cache = numba.njit(fastmath={"contract"})(_exp_inplace), False
+    globals()["_exp_inplace_jit"] = exp_inplace
     globals()["_grow_tree_jit"] = numba.njit(cache=cache)(_grow_tree)
-    return (k_shift, numba.njit(cache=cache)(_k_total),
+    return (numba.njit(cache=cache, parallel=True)(_k_softmax),
             numba.njit(cache=cache, parallel=True)(_k_trees))
 
 
@@ -484,7 +521,7 @@ def fit_gbt_factors(x: np.ndarray, ys: np.ndarray, num_classes,
         return [_fit_gbt_numpy(x, ys[:, g], int(num_classes[g]), x_test, n_stages=n_stages,
                                learning_rate=learning_rate, depth=depth, max_bins=max_bins,
                                exact_up_to=exact_up_to) for g in range(ys.shape[1])]
-    k_shift, k_total, k_trees = kernels
+    k_softmax, k_trees = kernels
     n, num_l = x.shape
     edges = bin_edges(x, max_bins, exact_up_to)
     nbins = np.array([len(e) + 1 for e in edges], np.int64)
@@ -543,9 +580,7 @@ def fit_gbt_factors(x: np.ndarray, ys: np.ndarray, num_classes,
     try:
         with numba.parallel_chunksize(1):  # dynamic scheduling: robust to a busy core
             for _ in range(n_stages):
-                k_shift(raw, fac_start, binary, expo, tot)
-                np.exp(expo, out=expo)  # numpy's SIMD exp; arguments <= 0
-                k_total(expo, fac_start, binary, tot)
+                k_softmax(raw, fac_start, binary, expo, tot)
                 k_trees(bins, nbins, counts0, x_test_t, exact, split_value, split_edge, labels,
                         tree_fac, tree_cls, binary, newton, expo, tot, raw, raw_test,
                         float(learning_rate), int(depth), inv, imp_sum, relevant)
