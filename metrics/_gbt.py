@@ -24,10 +24,10 @@ one value per class, so many splits score the same), and sklearn casts codes to 
 
 Speed (:func:`fit_gbt_factors`, numba): the trees of all factors (one per class; 113 for
 dSprites' factors) are boosted together, each stage in two parallel compiled steps: the
-softmax (with a vectorised ``exp``: numpy's is scalar on CPUs without AVX-512), then one
-tree per task of a parallel loop (dynamically scheduled over the threads). A tree keeps its
-samples partitioned by node (stable, branch-free partition); per node and latent it
-accumulates float64 gradient sums and integer counts per bin, building only the smaller
+softmax (with :mod:`metrics._vexp`'s ``exp``: numpy's is scalar on CPUs without AVX-512),
+then one tree per task of a parallel loop (dynamically scheduled over the threads). A tree
+keeps its samples partitioned by node (stable, branch-free partition); per node and latent
+it accumulates float64 gradient sums and integer counts per bin, building only the smaller
 child of each split and deriving its sibling as parent - child; split gains scan the
 cumulative sums with a table of ``1/count``. The kernels compile on first use and are cached
 on disk (numba ``cache=True``; about 8 s once, then about 0.3 s to load per process).
@@ -43,6 +43,8 @@ import os
 
 import numpy as np
 import scipy.sparse as sp
+
+from metrics._vexp import exp64_inplace
 
 _EPS = np.finfo(np.float64).eps
 _TIE = 1.0 + 1e-12  # split gains closer than this ratio count as ties (first one wins)
@@ -96,49 +98,7 @@ def apply_bins(x: np.ndarray, edges: list[np.ndarray]) -> np.ndarray:
 # lazily keeps ``import metrics`` light); ``prange`` is rebound to numba's there.
 prange = range
 _grow_tree_jit = None  # compiled _grow_tree, set by _kernels()
-_exp_inplace_jit = None  # compiled _exp_inplace, set by _kernels()
-
-
-_LOG2E = 1.4426950408889634
-_SHIFT = 6755399441055744.0  # 1.5 * 2**52: adding it rounds to an integer held in the low bits
-_SHIFT_BITS = int(np.float64(_SHIFT).view(np.int64))
-_LN2_HI = 6.93147180369123816490e-01  # ln 2 to 32 significant bits: k * hi is exact
-_LN2_LO = 1.90821492927058770002e-10  # ln 2 - hi
-
-
-def _exp_inplace(row, scale):
-    """``row = exp(max(row, -708))`` of a float64 slice; ``scale`` float64 scratch of its size.
-
-    numpy's float64 ``exp`` is SIMD only on AVX-512 CPUs (elsewhere glibc's scalar one, 7-10
-    ns a value on a 2-core AVX2 EPYC); this one vectorises: ``exp(v) = 2^k exp(r)``, ``k =
-    round(v / ln 2)`` (by adding ``1.5 * 2^52``), ``r = v - k ln 2`` in two parts (Cody-Waite),
-    ``|r| <= ln(2) / 2``, ``exp(r)`` its degree-12 Taylor polynomial (relative error < 4e-16),
-    ``2^k = (k + 1023) << 52`` read as a float. Compiled with no fastmath flag but
-    ``contract``: reassociation would fold ``(v / ln 2 + s) - s``."""
-    m = row.shape[0]
-    for i in range(m):
-        v = row[i] if row[i] > -708.0 else -708.0  # (max() does not vectorise here)
-        s = v * _LOG2E + _SHIFT
-        k = s - _SHIFT
-        r = (v - k * _LN2_HI) - k * _LN2_LO
-        p = r * (1.0 / 479001600) + 1.0 / 39916800
-        p = p * r + 1.0 / 3628800
-        p = p * r + 1.0 / 362880
-        p = p * r + 1.0 / 40320
-        p = p * r + 1.0 / 5040
-        p = p * r + 1.0 / 720
-        p = p * r + 1.0 / 120
-        p = p * r + 1.0 / 24
-        p = p * r + 1.0 / 6
-        p = p * r + 0.5
-        p = p * r + 1.0
-        row[i] = p * r + 1.0
-        scale[i] = s
-    bits = scale.view(np.int64)
-    for i in range(m):
-        bits[i] = (bits[i] - _SHIFT_BITS + 1023) << 52
-    for i in range(m):
-        row[i] *= scale[i]
+_exp_inplace_jit = None  # compiled metrics._vexp.exp64_inplace, set by _kernels()
 
 
 def _k_softmax(raw, fac_start, fac_binary, expo, tot):
@@ -485,10 +445,10 @@ def _kernels():
     # globals are resolved when a kernel compiles: bind numba's prange and the compiled tree
     globals()["prange"] = numba.prange
     try:
-        exp_inplace = numba.njit(cache=True, fastmath={"contract"})(_exp_inplace)
+        exp_inplace = numba.njit(cache=True, fastmath={"contract"})(exp64_inplace)
         cache = True
     except RuntimeError:  # no writable cache location: compile in every process
-        exp_inplace, cache = numba.njit(fastmath={"contract"})(_exp_inplace), False
+        exp_inplace, cache = numba.njit(fastmath={"contract"})(exp64_inplace), False
     globals()["_exp_inplace_jit"] = exp_inplace
     globals()["_grow_tree_jit"] = numba.njit(cache=cache)(_grow_tree)
     return (numba.njit(cache=cache, parallel=True)(_k_softmax),

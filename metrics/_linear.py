@@ -8,7 +8,8 @@ Each label column is an independent softmax regression on the shared inputs, min
 which for ``l2 = 1 / (C n)`` is sklearn's ``LogisticRegression(C=C)`` objective (intercepts
 unpenalised) and for ``l2 = 0`` the unpenalised one. Balanced class weights are
 ``w = n / (C_k n_c)`` as in sklearn. The loss and its gradient are vectorised float32 numpy
-on preallocated class-major ``[C, n]`` arrays (:class:`_SoftmaxLoss`), minimised by scipy's
+(the exponentials a compiled loop, :func:`exp_floored`) on preallocated class-major ``[C,
+n]`` arrays (:class:`_SoftmaxLoss`), minimised by scipy's
 L-BFGS-B in float64 (sklearn's lbfgs solver does the same; no compilation, so a new shape
 costs nothing); inputs made of one-hot blocks (InfoE's discrete latents) take a sparse path
 instead, :class:`_IndexedSoftmaxLoss` (numba gather/scatter kernels: about 2.5x fewer
@@ -43,6 +44,7 @@ from scipy.optimize import minimize
 
 from disentangle.backend import fit_path
 from metrics._threads import single_threaded_blas, thread_budget
+from metrics._vexp import exp32
 
 _BLOCK = 64  # samples per block of the one-hot kernels ([64, C] rows stay in L1)
 # exp(max(l - max_c l, -60)): shifted logits below -60 (probabilities < 1e-26) enter the
@@ -105,21 +107,50 @@ def _k_backward(exp, logits, labels, weights, index, grad):
     return loss
 
 
+def _k_exp(src, dst, floor):
+    """``dst = exp(max(src, floor))`` of flat float32 arrays (:func:`metrics._vexp.exp32`, in
+    blocks whose scratch stays in L1)."""
+    n = src.shape[0]
+    scale = np.empty(_BLOCK * 8, np.float32)
+    for a in range(0, n, _BLOCK * 8):
+        e = min(a + _BLOCK * 8, n)
+        _exp32_jit(src[a:e], dst[a:e], floor, scale[:e - a])
+
+
+_exp32_jit = None  # compiled metrics._vexp.exp32, set by _kernels()
+
+
 @functools.cache
 def _kernels():
-    """``(_k_forward, _k_backward)`` compiled by numba (GIL released: the columns' threads
-    run them in parallel), or None without numba."""
+    """``(_k_forward, _k_backward, _k_exp)`` compiled by numba (GIL released: the columns'
+    threads run them in parallel), or None without numba."""
     try:
         import numba
     except ImportError:  # pragma: no cover - numba is a dependency
         return None
-    kernels = (_k_forward, _k_backward)
     # fastmath: the max and sum reductions vectorise (~10 % per evaluation); every value is
-    # finite (logits are shifted by their max, so each row's exp sum is >= 1)
+    # finite (logits are shifted by their max, so each row's exp sum is >= 1). The exp: FMA
+    # contraction only (see metrics._vexp)
     try:
-        return tuple(numba.njit(nogil=True, cache=True, fastmath=True)(f) for f in kernels)
+        globals()["_exp32_jit"] = numba.njit(nogil=True, cache=True, fastmath={"contract"})(exp32)
+        cache, fast = True, {"fastmath": True}
     except RuntimeError:  # pragma: no cover - no writable cache location
-        return tuple(numba.njit(nogil=True)(f) for f in kernels)
+        globals()["_exp32_jit"] = numba.njit(nogil=True, fastmath={"contract"})(exp32)
+        cache, fast = False, {}
+    return (numba.njit(nogil=True, cache=cache, **fast)(_k_forward),
+            numba.njit(nogil=True, cache=cache, **fast)(_k_backward),
+            numba.njit(nogil=True, cache=cache)(_k_exp))
+
+
+def exp_floored(logits: np.ndarray, out: np.ndarray) -> np.ndarray:
+    """``out = exp(max(logits, LOGIT_FLOOR))`` of C-contiguous float32 arrays: the compiled
+    :func:`_k_exp` (numpy's float32 exp took 2-6x longer on an AVX2 EPYC), numpy without
+    numba."""
+    kernels = _kernels()
+    if kernels is None:  # pragma: no cover - numba is a dependency
+        return np.exp(np.maximum(logits, LOGIT_FLOOR, out=out), out=out)
+    kernels[2](logits.reshape(-1), out.reshape(-1), np.float32(LOGIT_FLOOR))
+    return out
 
 
 def _ones_index(x1: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
@@ -196,7 +227,7 @@ class _IndexedSoftmaxLoss:
     (:func:`_ones_index`; the intercept is one of them; gathered from the fused groups' tables
     of :func:`_group_ones`) plus a BLAS product for the other columns, and the gradient of
     those rows a scatter of the residuals; sample-major ``[n, C]``
-    work arrays, numba kernels around numpy's SIMD ``exp``. One-hot QLAE codes (101 inputs,
+    work arrays, numba kernels around :func:`exp_floored`. One-hot QLAE codes (101 inputs,
     100,000 samples, 32 classes): ~6x fewer seconds per evaluation than the dense products."""
 
     def __init__(self, x1: np.ndarray, design: tuple, labels: np.ndarray,
@@ -208,7 +239,7 @@ class _IndexedSoftmaxLoss:
         self.dense = np.ascontiguousarray(x1[:, self.dense_cols])  # [n, D_c]
         self.logits = np.empty((n, num_c), np.float32)
         self.exp = np.empty((n, num_c), np.float32)
-        self.forward, self.backward = _kernels()
+        self.forward, self.backward = _kernels()[:2]
 
     def __call__(self, theta: np.ndarray) -> tuple[float, np.ndarray]:
         wb = theta.astype(np.float32).reshape(self.num_d + 1, self.num_c)
@@ -218,7 +249,7 @@ class _IndexedSoftmaxLoss:
             np.matmul(self.dense, wb[self.dense_cols], out=logits)
         table = self.tables @ wb  # [R, C]: each group's sums of W's rows, one per combination
         self.forward(self.index, table, logits, not has_dense)
-        np.exp(np.maximum(logits, LOGIT_FLOOR, out=exp), out=exp)
+        exp_floored(logits, exp)
         grad_table = np.zeros_like(table)
         loss = self.backward(exp, logits, self.labels, self.weights, self.index, grad_table)
         grad = (self.tables.T @ grad_table).astype(np.float64)
@@ -269,7 +300,7 @@ class _SoftmaxLoss:
         np.matmul(wb.T, self.x1t, out=logits)  # [C, n]
         np.max(logits, axis=0, out=self.peak)
         logits -= self.peak
-        np.exp(np.maximum(logits, LOGIT_FLOOR, out=exp), out=exp)
+        exp_floored(logits, exp)
         np.sum(exp, axis=0, out=total)
         # CE_i = log sum_c exp(l_ic) - l_{i y_i}  (weights sum to 1)
         loss = float(np.dot(self.weights, np.log(total) - logits[self.labels, self.rows]))
