@@ -7,7 +7,7 @@
 Per case (:mod:`benchmarks.metrics`'s fixtures), size and ``tol``: InfoE and its per-factor
 values, the L-BFGS iterations of the slowest factor and the seconds of ``metrics.infomec``;
 the figures behind :data:`metrics.infomec.INFOE_TOL` (largest ``|InfoE(tol) - InfoE(first
-tol)|`` per case, and the ratio of seconds).
+tol)|`` per case, of InfoE and of a factor's term, and the ratio of seconds).
 """
 
 from __future__ import annotations
@@ -59,6 +59,9 @@ def main(argv=None) -> int:
                 entry = {"runs": rows,
                          "max_abs_infoe_change": max(abs(r["infoe"] - rows[0]["infoe"])
                                                      for r in rows),
+                         "max_abs_per_factor_change": max(
+                             abs(a - b) for r in rows
+                             for a, b in zip(r["infoe_per_factor"], rows[0]["infoe_per_factor"])),
                          "seconds_ratio_last_to_first": rows[-1]["seconds"] / rows[0]["seconds"]}
                 results["cases"].setdefault(case, {})[str(n)] = entry
     results["load_average_end"] = os.getloadavg()

@@ -4,6 +4,7 @@ the plain scikit-learn references, and time two evaluations side by side.
     python benchmarks/metrics.py --json benchmarks/results/metrics.json
         [--cases beta_vae_mean,beta_vae_sampled,qlae_codes,synthetic] [--sizes 10000,100000]
         [--reference-n 10000] [--gbt-reference-n 2000] [--skip-references] [--skip-pair]
+        [--repeats 3]
 
 Cases: the fixtures of ``benchmarks/fixtures/`` (10,000 samples of a beta-VAE's means and
 sampled codes and of a QLAE's integer codes on dSprites; README there) and ``synthetic``
@@ -13,7 +14,8 @@ replacement (seeded), float codes jittered by ``1e-3`` x the latent's standard d
 (so ties stay rare); synthetic codes are drawn at that size.
 
 Per case and size: wall and process-CPU seconds of each metric of
-:data:`metrics.DEFAULT_METRICS` called directly, in a process where the suite already ran
+:data:`metrics.DEFAULT_METRICS` called directly (the median of ``--repeats`` calls at up to
+10,000 samples, one call above), in a process where the suite already ran
 once on other codes of the same shape (JAX programs and numba kernels loaded: the state of
 an evaluation that scores a second representation, or of any later process with the on-disk
 caches warm); the first call of the process is timed too. For the logistic fits (InfoE,
@@ -117,13 +119,20 @@ def timed(fn, *args, **kwargs):
     return out, time.perf_counter() - start, time.process_time() - cpu
 
 
-def time_suite(codes, factors, log: SolverLog) -> dict:
-    """Per-metric seconds, CPU seconds, values and solver counts of the default suite."""
+def time_suite(codes, factors, log: SolverLog, repeats: int = 1) -> dict:
+    """Per-metric seconds and CPU seconds (medians over ``repeats`` calls, each call's in
+    ``seconds_each``), values and solver counts (of the last call) of the default suite."""
     out, total, total_cpu = {}, 0.0, 0.0
     for name in metrics.DEFAULT_METRICS:
-        result, wall, cpu = timed(metrics.METRICS.get(name), codes, factors)
+        walls, cpus = [], []
+        for _ in range(repeats):
+            log.take()
+            result, wall, cpu = timed(metrics.METRICS.get(name), codes, factors)
+            walls.append(wall)
+            cpus.append(cpu)
+        wall, cpu = float(np.median(walls)), float(np.median(cpus))
         total, total_cpu = total + wall, total_cpu + cpu
-        out[name] = {"seconds": wall, "cpu_seconds": cpu,
+        out[name] = {"seconds": wall, "cpu_seconds": cpu, "seconds_each": walls,
                      "values": {k: float(result[k]) for k in SCALARS[name]}}
         fits = log.take()
         if fits:
@@ -215,6 +224,8 @@ def main(argv=None) -> int:
     parser.add_argument("--json", help="output file")
     parser.add_argument("--cases", default=",".join(CASES))
     parser.add_argument("--sizes", default="10000,100000")
+    parser.add_argument("--repeats", type=int, default=3,
+                        help="calls per metric and case (median seconds; 1 at 100,000)")
     parser.add_argument("--reference-n", type=int, default=10000)
     parser.add_argument("--gbt-reference-n", type=int, default=2000)
     parser.add_argument("--skip-references", action="store_true")
@@ -247,7 +258,7 @@ def main(argv=None) -> int:
             print(f"first suite call at n={n}: {first['suite_seconds']:.2f}s", flush=True)
             for case in cases:
                 codes, factors = load_case(case, n)
-                entry = time_suite(codes, factors, log)
+                entry = time_suite(codes, factors, log, args.repeats if n <= 10_000 else 1)
                 per = "  ".join(f"{k} {v['seconds']:.2f}" for k, v in entry["metrics"].items())
                 print(f"{case:18s} n={n:6d}  suite {entry['suite_seconds']:6.2f}s "
                       f"(CPU {entry['suite_cpu_seconds']:.2f}s)  {per}", flush=True)

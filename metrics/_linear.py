@@ -6,15 +6,15 @@ Each label column is an independent softmax regression on the shared inputs, min
     sum_i w_i CE(y_i, softmax(x_i W + b)) / sum_i w_i  +  l2/2 ||W||^2,
 
 which for ``l2 = 1 / (C n)`` is sklearn's ``LogisticRegression(C=C)`` objective (intercepts
-unpenalised) and for ``l2 = 0`` the unpenalised one. Balanced class weights are
-``w = n / (C_k n_c)`` as in sklearn. The loss and its gradient are vectorised float32 numpy
-(the exponentials a compiled loop, :func:`exp_floored`) on preallocated class-major ``[C,
-n]`` arrays (:class:`_SoftmaxLoss`), minimised by scipy's
-L-BFGS-B in float64 (sklearn's lbfgs solver does the same; no compilation, so a new shape
-costs nothing); inputs made of one-hot blocks (InfoE's discrete latents) take a sparse path
-instead, :class:`_IndexedSoftmaxLoss` (numba gather/scatter kernels: about 2.5x fewer
-seconds per evaluation than the dense products on one-hot QLAE codes). The L-BFGS memory
-grows with the sample count (:func:`lbfgs_memory`). The columns are fitted on up to
+unpenalised) and for ``l2 = 0`` the unpenalised one. Balanced class weights are ``w = n /
+(C_k n_c)`` as in sklearn. The loss and its gradient are vectorised float32 numpy (the
+exponentials a compiled loop, :func:`exp_floored`) on preallocated class-major ``[C, n]``
+arrays (:class:`_SoftmaxLoss`), minimised by scipy's L-BFGS-B in float64 (sklearn's lbfgs
+solver does the same; no compilation, so a new shape costs nothing); inputs made of one-hot
+blocks (InfoE's discrete latents) take a sparse path instead, :class:`_IndexedSoftmaxLoss`
+(numba gather/scatter kernels: about 2.5x fewer seconds per evaluation than the dense
+products on one-hot QLAE codes). The L-BFGS memory grows with the sample count
+(:func:`lbfgs_memory`). The columns are fitted on up to
 :func:`metrics._threads.thread_budget` threads (numpy's matmul and ufuncs release the GIL),
 BLAS held to one thread.
 

@@ -144,9 +144,9 @@ def _ratio_mean(nmi: np.ndarray, axis: int, floor: float, what: str, warnings: l
 
 
 # InfoE's gradient tolerance. On the benchmark fixtures (10,000 samples) 3e-5 against 1e-5
-# moves InfoE by at most 1.4e-4 (QLAE codes; <= 1e-5 on the others: below the float32
-# loss's own run-to-run scatter, ~3e-5 nats) and takes 774 instead of 1,251 iterations on the
-# slowest (near-separable) factor: benchmarks/results/metrics_infoe_tol.json.
+# moves InfoE by at most 1.1e-4 and a factor's term by 3.4e-4 (QLAE codes; <= 3.5e-5 on the
+# others), and the slowest (near-separable) factor takes 802 instead of 1,215 iterations:
+# benchmarks/results/metrics_infoe_tol.json.
 INFOE_TOL = 3e-5
 
 
