@@ -31,3 +31,7 @@ def test_float32_exp_matches_float64_exp_and_floors_logits():
     assert out.dtype == np.float32
     assert np.abs(out / want - 1.0).max() < 1.5e-7
     assert out[0, 0] == 1.0 and out[0, 3] == np.float32(np.exp(_linear.LOGIT_FLOOR))
+    # other dtypes take numpy's exp (the float32 loop would round a float64 loss)
+    wide = logits.astype(np.float64)
+    np.testing.assert_array_equal(_linear.exp_floored(wide, np.empty_like(wide)),
+                                  np.exp(np.maximum(wide, _linear.LOGIT_FLOOR)))
