@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -23,7 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from _common import write_json  # noqa: E402
 
 import metrics as suite  # noqa: E402
-from benchmarks.metrics import CASES, SolverLog, cpu_model, load_case  # noqa: E402
+from benchmarks.metrics import CASES, SolverLog, cpu_model, load_case, timed  # noqa: E402
 from metrics._threads import single_threaded_blas  # noqa: E402
 
 
@@ -46,9 +45,7 @@ def main(argv=None) -> int:
                 log.take()
                 rows = []
                 for tol in tols:
-                    start = time.perf_counter()
-                    out = suite.infomec(codes, factors, tol=tol)
-                    seconds = time.perf_counter() - start
+                    out, seconds, _ = timed(suite.infomec, codes, factors, tol=tol)
                     rows.append({"tol": tol, "seconds": seconds, "infoe": float(out["infoe"]),
                                  "infoe_per_factor": out["infoe_per_factor"].tolist(),
                                  "lbfgs_iterations_max_over_factors":

@@ -47,6 +47,7 @@ from metrics._threads import single_threaded_blas, thread_budget
 from metrics._vexp import exp32
 
 _BLOCK = 64  # samples per block of the one-hot kernels ([64, C] rows stay in L1)
+_EXP_BLOCK = 512  # values per block of _k_exp (its float32 scratch stays in L1)
 # exp(max(l - max_c l, -60)): shifted logits below -60 (probabilities < 1e-26) enter the
 # exponentials at -60, so that no float32 product of the gradient is subnormal (< 1.2e-38);
 # Intel cores take ~10x longer on subnormal operands, and on separable data most
@@ -111,9 +112,9 @@ def _k_exp(src, dst, floor):
     """``dst = exp(max(src, floor))`` of flat float32 arrays (:func:`metrics._vexp.exp32`, in
     blocks whose scratch stays in L1)."""
     n = src.shape[0]
-    scale = np.empty(_BLOCK * 8, np.float32)
-    for a in range(0, n, _BLOCK * 8):
-        e = min(a + _BLOCK * 8, n)
+    scale = np.empty(_EXP_BLOCK, np.float32)
+    for a in range(0, n, _EXP_BLOCK):
+        e = min(a + _EXP_BLOCK, n)
         _exp32_jit(src[a:e], dst[a:e], floor, scale[:e - a])
 
 
