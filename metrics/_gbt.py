@@ -30,7 +30,8 @@ keeps its samples partitioned by node (stable, branch-free partition); per node 
 it accumulates float64 gradient sums and integer counts per bin, building only the smaller
 child of each split and deriving its sibling as parent - child; split gains scan the
 cumulative sums with a table of ``1/count``. The kernels compile on first use and are cached
-on disk (numba ``cache=True``; about 8 s once, then about 0.3 s to load per process).
+on disk (numba ``cache=True``; about 14 s once on a 2-core EPYC, then about 0.3 s to load
+per process).
 Without numba the slower pure-numpy :func:`_fit_gbt_numpy` (one sparse one-hot product per
 tree level) grows the same trees (tests/test_gbt.py checks them against each other and
 against sklearn).
@@ -446,7 +447,8 @@ def _k_trees(bins, nbins, counts0, x_test, exact, split_value, split_edge, label
     Trees that split add their impurity decreases / n to ``imp_sum [T, L]`` and 1 to
     ``relevant [T]``."""
     for t in prange(raw.shape[0]):  # dynamically scheduled, one tree per task
-        _grow_tree_jit(t, bins, nbins, counts0, x_test, exact, split_value, split_edge,
+        # prange's index is unsigned: cast, or _grow_tree compiles a second time (~5 s)
+        _grow_tree_jit(np.int64(t), bins, nbins, counts0, x_test, exact, split_value, split_edge,
                        labels, tree_fac, tree_cls, fac_binary, fac_newton, expo, tot, raw,
                        raw_test, learning_rate, depth, inv, imp_sum, relevant)
 
