@@ -5,9 +5,10 @@
         [--tols 1e-5,3e-5]
 
 Per case (:mod:`benchmarks.metrics`'s fixtures), size and ``tol``: InfoE and its per-factor
-values, the L-BFGS iterations of the slowest factor and the seconds of ``metrics.infomec``;
-the figures behind :data:`metrics.infomec.INFOE_TOL` (largest ``|InfoE(tol) - InfoE(first
-tol)|`` per case, of InfoE and of a factor's term, and the ratio of seconds).
+values, the iterations (L-BFGS-B's plus Newton steps) of the slowest factor and the seconds
+of ``metrics.infomec``; the figures behind :data:`metrics.infomec.INFOE_TOL` (largest
+``|InfoE(tol) - InfoE(first tol)|`` per case, of InfoE and of a factor's term, and the ratio of
+seconds).
 """
 
 from __future__ import annotations
@@ -48,10 +49,10 @@ def main(argv=None) -> int:
                     out, seconds, _ = timed(suite.infomec, codes, factors, tol=tol)
                     rows.append({"tol": tol, "seconds": seconds, "infoe": float(out["infoe"]),
                                  "infoe_per_factor": out["infoe_per_factor"].tolist(),
-                                 "lbfgs_iterations_max_over_factors":
-                                     log.take()[0]["lbfgs_iterations_max_over_factors"]})
+                                 "iterations_max_over_factors":
+                                     log.take()[0]["iterations_max_over_factors"]})
                     print(f"{case:18s} n={n:6d} tol={tol:g}: InfoE {out['infoe']:.5f}, "
-                          f"{rows[-1]['lbfgs_iterations_max_over_factors']} iterations, "
+                          f"{rows[-1]['iterations_max_over_factors']} iterations, "
                           f"{seconds:.2f}s", flush=True)
                 entry = {"runs": rows,
                          "max_abs_infoe_change": max(abs(r["infoe"] - rows[0]["infoe"])

@@ -19,10 +19,10 @@ Per case and size: wall and process-CPU seconds of each metric of
 once on other codes of the same shape (JAX programs and numba kernels loaded: the state of
 an evaluation that scores a second representation, or of any later process with the on-disk
 caches warm); the first call of the process is timed too. For the logistic fits (InfoE,
-explicitness): L-BFGS iterations (max over factors). Agreement: ``|ours - reference|`` of
-every scalar against :mod:`metrics.reference` (sklearn) at ``--reference-n`` samples
-(DCI's GradientBoostingClassifier reference on ``--gbt-reference-n`` training samples,
-held-out set as ours).
+explicitness): iterations, L-BFGS-B's plus Newton-CG steps (max over factors). Agreement:
+``|ours - reference|`` of every scalar against :mod:`metrics.reference` (sklearn) at
+``--reference-n`` samples (DCI's GradientBoostingClassifier reference on
+``--gbt-reference-n`` training samples, held-out set as ours).
 
 Pair: the whole suite (``metrics.evaluate``) on one case in two fresh processes, one after
 the other, then both at once (with ``DISENTANGLE_THREADS`` = cores // 2 each, the budget a
@@ -101,7 +101,7 @@ class SolverLog:
     def _wrap(self, fit, where):
         def recorded(*args, **kwargs):
             w, b, iterations = fit(*args, **kwargs)
-            self.fits.append({"metric": where, "lbfgs_iterations_max_over_factors": iterations,
+            self.fits.append({"metric": where, "iterations_max_over_factors": iterations,
                               "max_iter": kwargs.get("max_iter", 2000)})
             return w, b, iterations
 

@@ -1,5 +1,5 @@
-"""Multinomial logistic regression fitted with L-BFGS (used by InfoE, explicitness, the
-BetaVAE score and DCI's ``importance="logistic"`` option).
+"""Multinomial logistic regression fitted with L-BFGS and Newton-CG (used by InfoE,
+explicitness, the BetaVAE score and DCI's ``importance="logistic"`` option).
 
 Each label column is an independent softmax regression on the shared inputs, minimising
 
@@ -14,7 +14,13 @@ solver does the same; no compilation, so a new shape costs nothing); inputs made
 blocks (InfoE's discrete latents) take a sparse path instead, :class:`_IndexedSoftmaxLoss`
 (numba gather/scatter kernels: about 2.5x fewer seconds per evaluation than the dense
 products on one-hot QLAE codes). The L-BFGS memory grows with the sample count
-(:func:`lbfgs_memory`). The columns are fitted on up to
+(:func:`lbfgs_memory`). A dense fit with at most ``NEWTON_MAX_PARAMS`` parameters that
+L-BFGS-B has not finished in ``LBFGS_WARMUP`` iterations goes on with :func:`newton_cg`
+(host numpy, one column at a time: CG on exact Hessian-vector products, preconditioned by
+the exact Hessian of <= 4,096 rows; the fits that took L-BFGS hundreds of iterations take
+5-13 Newton steps to the same or a lower objective: InfoE on the beta-VAE means 1.5 -> 0.6 s
+at 10,000 samples and 11 -> ~2 s at 100,000, on a 2-core Zen 4 EPYC). The columns are fitted
+on up to
 :func:`metrics._threads.thread_budget` threads (numpy's matmul and ufuncs release the GIL),
 BLAS held to one thread.
 
@@ -32,6 +38,8 @@ takes hundreds, and agreed with sklearn, but on CPU it was slower: on the beta-V
 XLA's threads spend CPU, ~1-2 s compilation per shape), and on one-hot QLAE codes (101
 inputs x 40 classes) the subsample Hessian is too large to factor and a class-block
 preconditioner needed ~10,000 Hessian products (250 s CPU against 9.7 s for L-BFGS).
+The host Newton-CG above avoids the first three costs (each column its own size, numpy
+BLAS on one thread, nothing to compile) and is not used on one-hot designs.
 """
 
 from __future__ import annotations
@@ -40,6 +48,7 @@ import functools
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
+from scipy.linalg import cho_factor, cho_solve
 from scipy.optimize import minimize
 
 from disentangle.backend import fit_path
@@ -316,6 +325,133 @@ class _SoftmaxLoss:
         return loss, grad.ravel().astype(np.float64)
 
 
+# Newton-CG is used for dense fits with at most this many parameters ((D + 1) x C): its
+# preconditioner is the exact Hessian of a row subsample, factored per Newton step
+NEWTON_MAX_PARAMS = 1024
+# L-BFGS iterations before a fit switches to Newton-CG (most easy fits converge within them)
+LBFGS_WARMUP = 10
+
+
+class _SoftmaxCurvature:
+    """Hessian-vector products of :class:`_SoftmaxLoss` at a point, and a preconditioner.
+
+    With ``P [C, n]`` the probabilities and ``w`` the sample weights, the Hessian of the mean
+    CE acts on ``V [D+1, C]`` as ``X1^T S`` with ``U = X1 V``, ``S_ic = w_i p_ic (U_ic -
+    sum_c' p_ic' U_ic')`` (plus ``l2 V`` on the weight rows). The preconditioner is the exact
+    Hessian ``sum_i w_i (diag p_i - p_i p_i^T) (x) x_i x_i^T`` of ``m`` fixed rows (reweighted
+    to the total weight; float64, plus a 1e-6 relative ridge), Cholesky-factored."""
+
+    def __init__(self, loss: _SoftmaxLoss, m: int):
+        self.loss = loss
+        num_c, n = loss.logits.shape
+        self.dp1, self.num_c = loss.num_d + 1, num_c
+        self.p = np.empty_like(loss.logits)
+        self.wp = np.empty_like(loss.logits)
+        self.u = np.empty_like(loss.logits)
+        self.tmp = np.empty_like(loss.logits)
+        self.sub = np.sort(np.random.default_rng(0).choice(n, min(m, n), replace=False))
+        self.xs = loss.x1t[:, self.sub].T.astype(np.float64)  # [m, D+1]
+        ws = loss.weights[self.sub].astype(np.float64)
+        self.ws = ws * (float(loss.weights.sum()) / ws.sum())
+        ridge = np.full((num_c, self.dp1), loss.l2)
+        ridge[:, -1] = 0.0  # intercepts unpenalised
+        self.l2 = ridge.T.ravel()  # theta order (d, c)
+        self.chol = None
+
+    def at(self, theta: np.ndarray) -> None:
+        """Probabilities and preconditioner at ``theta``."""
+        loss, p = self.loss, self.p
+        np.matmul(theta.astype(p.dtype).reshape(self.dp1, self.num_c).T, loss.x1t, out=p)
+        p -= p.max(axis=0)
+        exp_floored(p, p)
+        p /= p.sum(axis=0)
+        np.multiply(p, loss.weights, out=self.wp)
+        # subsample Hessian in (c, d) order: -A^T A with A[i, (c, d)] = sqrt(w_i) p_ic x_id
+        # off the diagonal blocks; on them sum_i w_i p_ic (1 - p_ic) x_i x_i^T (computed
+        # directly: p_c - p_c^2 cancels when p_c is near 1)
+        m, dp1, num_c = len(self.sub), self.dp1, self.num_c
+        ps = p[:, self.sub].T.astype(np.float64)  # [m, C]
+        a = (np.sqrt(self.ws)[:, None, None] * ps[:, :, None] * self.xs[:, None, :])
+        h = -(a.reshape(m, -1).T @ a.reshape(m, -1))
+        z = ((self.ws[:, None] * ps * (1.0 - ps))[:, :, None] * self.xs[:, None, :])
+        blocks = (z.reshape(m, -1).T @ self.xs).reshape(num_c, dp1, dp1)
+        for c in range(num_c):
+            h[c * dp1:(c + 1) * dp1, c * dp1:(c + 1) * dp1] = blocks[c]
+        h[np.diag_indices_from(h)] += self.l2.reshape(dp1, num_c).T.ravel()
+        scale = max(np.trace(h) / len(h), 1e-30)
+        for ridge in (1e-6, 1e-4, 1e-2, 1.0):  # rounding can leave it barely indefinite
+            try:
+                self.chol = cho_factor(h + ridge * scale * np.eye(len(h)), lower=True)
+                return
+            except np.linalg.LinAlgError:
+                continue
+        self.chol = (np.eye(len(h)), True)  # no usable curvature: plain CG
+
+    def hvp(self, v: np.ndarray) -> np.ndarray:
+        u, x1t = self.u, self.loss.x1t
+        np.matmul(v.astype(u.dtype).reshape(self.dp1, self.num_c).T, x1t, out=u)
+        u *= self.wp
+        np.multiply(self.p, u.sum(axis=0), out=self.tmp)
+        u -= self.tmp
+        return (x1t @ u.T).ravel().astype(np.float64) + self.l2 * v
+
+    def precondition(self, r: np.ndarray) -> np.ndarray:
+        rc = r.reshape(self.dp1, self.num_c).T.ravel()  # (c, d) order
+        return cho_solve(self.chol, rc).reshape(self.num_c, self.dp1).T.ravel()
+
+
+def newton_cg(loss: _SoftmaxLoss, theta: np.ndarray, tol: float, max_iter: int,
+              f: float | None = None, g: np.ndarray | None = None) -> tuple[np.ndarray, int]:
+    """Minimise ``loss`` from ``theta`` by inexact Newton steps: preconditioned CG on ``H d =
+    -g`` (:class:`_SoftmaxCurvature`; stopped at relative residual ``min(0.5, sqrt|g|)``, at
+    most 50 products), then an Armijo backtracking line search from step 1. Stops as
+    L-BFGS-B does: ``max|g| < tol``, or a relative decrease ``<= tol**2``; also when no step
+    decreases the (float32) loss. Returns ``(theta, Newton steps)``."""
+    if f is None:
+        f, g = loss(theta)
+    curv = _SoftmaxCurvature(loss, m=int(np.clip(loss.x1t.shape[1] // 16, 1024, 4096)))
+    noise = 1e-6  # relative rounding of the float32 loss
+    for it in range(max_iter):
+        if np.abs(g).max() < tol:
+            return theta, it
+        curv.at(theta)
+        d = np.zeros_like(g)
+        r = -g
+        z = curv.precondition(r)
+        direction, rz = z.copy(), r @ z
+        g_norm = np.linalg.norm(g)
+        for k in range(50):
+            hd = curv.hvp(direction)
+            dhd = direction @ hd
+            if dhd <= 0:  # flat direction (float rounding): take what we have
+                if k == 0:
+                    d = direction
+                break
+            a = rz / dhd
+            d += a * direction
+            r = r - a * hd
+            if np.linalg.norm(r) <= min(0.5, np.sqrt(g_norm)) * g_norm:
+                break
+            z = curv.precondition(r)
+            rz, rz_old = r @ z, rz
+            direction = z + (rz / rz_old) * direction
+        slope, step = g @ d, 1.0
+        while True:
+            f_new, g_new = loss(theta + step * d)
+            if f_new <= f + 1e-4 * step * slope:
+                break
+            if step == 1.0 and -slope <= noise * abs(f) and f_new <= f + noise * abs(f):
+                break  # the predicted decrease is below the loss's rounding: take the step
+            step *= 0.5
+            if step < 1e-3:
+                return theta, it + 1  # no step decreases the loss beyond its rounding
+        theta = theta + step * d
+        decrease, f, g = f - f_new, f_new, g_new
+        if decrease <= tol * tol * max(abs(f), abs(f + decrease), 1.0):
+            return theta, it + 1
+    return theta, max_iter
+
+
 def balanced_weights(y: np.ndarray, num_classes: np.ndarray) -> np.ndarray:
     """sklearn's ``class_weight="balanced"``: ``n / (C_k * count(y_k = c))`` per sample, [K, n]."""
     out = np.empty(y.T.shape)
@@ -365,12 +501,18 @@ def fit_softmax(x: np.ndarray, y: np.ndarray, num_classes, *, balanced: bool = F
         sw = (weights[k] / weights[k].sum()).astype(np.float32)
         loss = (_SoftmaxLoss(x1, y[:, k], sw, num_c, l2) if design is None else
                 _IndexedSoftmaxLoss(x1, design, y[:, k], sw, num_c, l2))
+        newton = design is None and (num_d + 1) * num_c <= NEWTON_MAX_PARAMS
+        warmup = min(max_iter, LBFGS_WARMUP) if newton else max_iter
         res = minimize(loss, np.zeros((num_d + 1) * num_c), jac=True, method="L-BFGS-B",
-                       options={"maxiter": max_iter, "gtol": tol, "ftol": tol * tol,
+                       options={"maxiter": warmup, "gtol": tol, "ftol": tol * tol,
                                 "maxcor": lbfgs_memory(x.shape[0])})
-        wb = res.x.reshape(num_d + 1, num_c)
+        theta, steps = res.x, int(res.nit)
+        if newton and res.status == 1 and warmup < max_iter:  # status 1: iteration limit
+            theta, more = newton_cg(loss, theta, tol, max_iter - warmup, res.fun, res.jac)
+            steps += more
+        wb = theta.reshape(num_d + 1, num_c)
         w_out[k, :, :num_c], b_out[k, :num_c] = wb[:num_d], wb[num_d]
-        return int(res.nit)
+        return steps
 
     # columns on up to thread_budget() threads (numpy's matmul and ufuncs release the GIL),
     # most classes first; BLAS itself on one thread (set once: threadpoolctl is global)
