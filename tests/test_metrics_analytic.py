@@ -141,6 +141,21 @@ def test_one_feature_svm_is_the_exact_minimiser():
     np.testing.assert_allclose([w[0], b[0]], best.x, atol=1e-4)
 
 
+def test_roc_auc_is_sklearns_with_ties_and_undefined_classes():
+    """Explicitness' one-vs-rest AUC: sklearn's roc_auc_score per class, with tied scores
+    (rounded probabilities) and a class that never occurs (undefined, reported as such)."""
+    from sklearn.metrics import roc_auc_score
+
+    modularity = importlib.import_module("metrics.modularity")
+    rng = np.random.default_rng(3)
+    y = rng.integers(0, 4, 700)  # class 4 of 5 is absent
+    proba = np.round(rng.random((700, 5)) + 0.3 * (y[:, None] == np.arange(5)), 1)
+    auc, defined = modularity.roc_auc_ovr(y, proba)
+    assert defined.tolist() == [True, True, True, True, False] and auc[4] == 0.0
+    expected = [roc_auc_score(y == c, proba[:, c]) for c in range(4)]
+    np.testing.assert_allclose(auc[:4], expected, atol=1e-12)
+
+
 def test_unsupervised_scores_known_values():
     rng = np.random.default_rng(0)
     rho = 0.6
