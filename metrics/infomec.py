@@ -30,6 +30,8 @@ containing it, and the count of all points closer than that radius is two ``sear
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 from scipy.special import digamma
 
@@ -44,15 +46,29 @@ from metrics._common import (
 from metrics._linear import fit_softmax, log_proba, one_hot_columns, standardize
 
 
-def knn_mutual_info(latent: np.ndarray, labels: np.ndarray, n_neighbors: int = 10) -> float:
+@functools.lru_cache(maxsize=4)
+def _digamma_table(n: int) -> np.ndarray:
+    """``digamma(0..n)`` (read-only; entry 0 is -inf, never used)."""
+    with np.errstate(divide="ignore"):
+        table = digamma(np.arange(n + 1, dtype=np.float64))
+    table.flags.writeable = False
+    return table
+
+
+def knn_mutual_info(latent: np.ndarray, labels: np.ndarray, n_neighbors: int = 10,
+                    value_order: np.ndarray | None = None) -> float:
     """Ross (2014) k-NN estimate of ``I(z; s)`` (nats) for a 1-D continuous ``latent [n]``.
 
     ``I = psi(N) + <psi(k_i)> - <psi(N_{s_i})> - <psi(m_i)>``, where k_i = min(k, N_s - 1),
     d_i is the distance to the k_i-th nearest neighbour of the same class, and m_i counts all
     points (self included) closer than d_i. Points alone in their class are ignored; the
-    result is clipped at 0 (as sklearn).
+    result is clipped at 0 (as sklearn). ``value_order``: ``np.argsort(latent,
+    kind="stable")`` when the caller has it (one sort per latent for all factors).
     """
-    labels = label_encode(labels)[0]
+    labels = np.asarray(labels)
+    if not (np.issubdtype(labels.dtype, np.integer) and len(labels)
+            and 0 <= labels.min() and labels.max() < 4 * len(labels)):
+        labels = label_encode(labels)[0]  # else empty classes are harmless
     counts = np.bincount(labels)
     label_counts = counts[labels]
     keep = label_counts > 1
@@ -61,7 +77,15 @@ def knn_mutual_info(latent: np.ndarray, labels: np.ndarray, n_neighbors: int = 1
     c, y, label_counts = latent[keep], labels[keep], label_counts[keep]
     n = c.shape[0]
     counts = np.bincount(y, minlength=counts.shape[0])
-    order = np.lexsort((c, y))  # by class, then value
+    if value_order is None:
+        value_order = np.argsort(latent, kind="stable")
+    if not keep.all():  # the kept points' indices among the kept, in value order
+        value_order = (np.cumsum(keep) - 1)[value_order[keep[value_order]]]
+    everything = c[value_order]  # all kept values, sorted
+    # by class, then value (ties by index, as np.lexsort((c, y))): a stable sort of the
+    # value-ordered labels (radix sort for 16-bit labels)
+    small = y.astype(np.int16) if counts.shape[0] <= np.iinfo(np.int16).max else y
+    order = value_order[np.argsort(small[value_order], kind="stable")]
     cs, ys = c[order], y[order]
     starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
     seg_start = starts[ys]
@@ -77,7 +101,6 @@ def knn_mutual_info(latent: np.ndarray, labels: np.ndarray, n_neighbors: int = 1
         hi = cs[np.clip(s + kk, 0, n - 1)]
         radius = np.where(valid, np.minimum(radius, np.maximum(cs - lo, hi - cs)), radius)
     # m_i = #{j : |c_j - c_i| < d_i}, self included (sklearn: radius nextafter(d, 0), <=)
-    everything = np.sort(c)
     hi = np.searchsorted(everything, cs + radius, "left")  # first index with v >= c + d
     lo = np.searchsorted(everything, cs - radius, "right")  # first index with v > c - d
     # c +- d rounds; fix the boundary by comparing distances computed as differences, the
@@ -88,8 +111,8 @@ def knn_mutual_info(latent: np.ndarray, labels: np.ndarray, n_neighbors: int = 1
         lo = np.where((lo < n) & (cs - everything[np.minimum(lo, n - 1)] >= radius), lo + 1, lo)
         lo = np.where((lo > 0) & (cs - everything[np.maximum(lo - 1, 0)] < radius), lo - 1, lo)
     m = np.maximum(hi - lo, 1)
-    mi = (digamma(n) + np.mean(digamma(kk)) - np.mean(digamma(label_counts))
-          - np.mean(digamma(m)))
+    psi = _digamma_table(n)  # every argument is an integer in [1, n]
+    mi = psi[n] + np.mean(psi[kk]) - np.mean(psi[label_counts]) - np.mean(psi[m])
     return max(float(mi), 0.0)
 
 
@@ -112,11 +135,12 @@ def nmi_matrix(codes: np.ndarray, factors: np.ndarray, discrete: np.ndarray,
     if continuous.any():
         z = _jitter(standardize(codes[:, continuous].astype(np.float64)), seed)
     enc = {j: label_encode(codes[:, j]) for j in np.flatnonzero(discrete)}
+    orders = [np.argsort(z[:, col], kind="stable") for col in range(int(continuous.sum()))]
     for i in range(num_k):
         s, num_s = label_encode(factors[:, i])
         h = mutual_info_from_counts(contingency(s, s, num_s, num_s))  # H(s_i) = I(s_i; s_i)
         for col, j in enumerate(np.flatnonzero(continuous)):
-            out[i, j] = knn_mutual_info(z[:, col], s, n_neighbors)
+            out[i, j] = knn_mutual_info(z[:, col], s, n_neighbors, orders[col])
         for j, (zl, num_z) in enc.items():
             out[i, j] = mutual_info_from_counts(contingency(s, zl, num_s, num_z))
         out[i] /= h
