@@ -12,7 +12,7 @@ An importance matrix ``R [L, K]`` says how much latent j is used to predict fact
   thresholds are sklearn's exact ones for latents with at most 4096 distinct values, else
   256 quantile bins. D, C and informativeness agree with sklearn within 0.03 on continuous,
   entangled, discrete and noise codes (tests/test_metrics_agreement.py); over 100x faster
-  than sklearn at 10,000 samples (about 1 s on 2 cores; docs/metrics.md).
+  than sklearn at 10,000 samples (about 2 s on 2 cores; docs/metrics.md).
 * ``importance="sklearn_gbt"`` (exact reference): sklearn's ``GradientBoostingClassifier()``
   itself, importance = its ``feature_importances_``; informativeness = its test accuracy.
   This *is* disentanglement_lib's computation and is slow (minutes for 10,000 samples and
