@@ -37,7 +37,6 @@ import argparse
 import importlib
 import json
 import os
-import platform
 import subprocess
 import sys
 import time
@@ -210,13 +209,10 @@ def run_pair(case: str, n: int) -> dict:
 
 
 def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:  # pragma: no cover
-        pass
-    return platform.processor() or "unknown"
+    """The CPU's model name (:func:`disentangle.backend.machine`)."""
+    from disentangle.backend import machine
+
+    return machine()["cpu"]
 
 
 def main(argv=None) -> int:

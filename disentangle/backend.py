@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import platform
 
 import jax
 
@@ -43,6 +44,40 @@ LAYERS_ENV = "DISENTANGLE_LAYERS"
 LAYER_KINDS = ("phase", "stock")
 FIT_ENV = "DISENTANGLE_FIT"
 FIT_PATHS = ("host", "device")
+
+
+def machine() -> dict:
+    """What a figure was measured on: ``{"cpu", "cpu_family_model", "avx512", "cpu_count",
+    "jax_backend"}`` (from /proc/cpuinfo where there is one; a Zen 3 and a Zen 4 EPYC print
+    the same model name, "AMD EPYC", so family/model and AVX-512 are kept beside it)."""
+    info = {"cpu": platform.processor() or platform.machine() or "unknown",
+            "cpu_family_model": None, "avx512": None, "cpu_count": os.cpu_count(),
+            "jax_backend": jax.default_backend()}
+    try:
+        with open("/proc/cpuinfo") as f:
+            fields = {}
+            for line in f:
+                if not line.strip():
+                    break  # the first processor's block
+                key, _, value = line.partition(":")
+                fields[key.strip()] = value.strip()
+    except OSError:
+        return info
+    info["cpu"] = fields.get("model name", info["cpu"])
+    if "cpu family" in fields and "model" in fields:
+        info["cpu_family_model"] = f"{fields['cpu family']}/{fields['model']}"
+    if "flags" in fields:
+        info["avx512"] = "avx512f" in fields["flags"].split()
+    return info
+
+
+def describe_machine(info: dict) -> str:
+    """One line for a report, e.g. "AMD EPYC (family/model 25/17, AVX-512), 2 CPUs, cpu"."""
+    extra = [f"family/model {info['cpu_family_model']}"] if info.get("cpu_family_model") else []
+    if info.get("avx512") is not None:
+        extra.append("AVX-512" if info["avx512"] else "no AVX-512")
+    cpu = f"{info.get('cpu', 'unknown')}" + (f" ({', '.join(extra)})" if extra else "")
+    return f"{cpu}, {info.get('cpu_count')} CPUs, {info.get('jax_backend')}"
 
 
 def cpu_tuned(backend: str | None = None) -> bool:

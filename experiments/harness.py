@@ -37,6 +37,7 @@ from typing import Any
 import numpy as np
 from scipy import stats
 
+from disentangle.backend import describe_machine, machine
 from disentangle.sweep import REPO_ROOT
 
 CONFIGS = REPO_ROOT / "configs"  # the config files the studies' runs start from
@@ -196,19 +197,23 @@ def run(study: Study, mode: str, out: Path, seeds: Sequence[int] | None = None,
     out.mkdir(parents=True, exist_ok=True)
     (out / "seeds").mkdir(exist_ok=True)
     per_seed: dict[int, dict[str, float]] = {}
+    machines: dict[str, dict | None] = {}  # per seed: a study may be resumed elsewhere
     started = time.time()
     for seed in seeds:
         path = out / "seeds" / f"{seed}.json"
         if path.exists():
-            per_seed[seed] = json.loads(path.read_text())["figures"]
+            saved = json.loads(path.read_text())
+            per_seed[seed], machines[str(seed)] = saved["figures"], saved.get("machine")
             print(f"[{study.name}] seed {seed}: done earlier ({path})", flush=True)
             continue
         t0 = time.time()
         print(f"[{study.name}] seed {seed} ({mode})", flush=True)
         figures = {k: float(v) for k, v in study.run_seed(settings, seed, out / f"seed{seed}")
                    .items()}
+        machines[str(seed)] = machine()
         path.write_text(json.dumps({"seed": seed, "seconds": time.time() - t0,
-                                    "figures": figures}, indent=1))
+                                    "machine": machines[str(seed)], "figures": figures},
+                                   indent=1))
         per_seed[seed] = figures
     names = sorted({k for f in per_seed.values() for k in f})
     # Seed-aligned lists (NaN where a seed has no such figure), so that paired differences
@@ -223,7 +228,8 @@ def run(study: Study, mode: str, out: Path, seeds: Sequence[int] | None = None,
                "command": command, "seeds": seeds, "settings": _jsonable(settings),
                "seconds_this_call": time.time() - started,
                "figures": {k: interval(v) for k, v in figures.items()},
-               "per_seed": {str(s): per_seed[s] for s in seeds}, "claims": claims}
+               "per_seed": {str(s): per_seed[s] for s in seeds}, "machines": machines,
+               "claims": claims}
     if study.plots is not None:
         results["plots"] = [str(Path(p).relative_to(out)) for p in study.plots(results, out)]
     (out / "results.json").write_text(json.dumps(results, indent=1, default=_json_default))
@@ -237,6 +243,12 @@ def report_md(study: Study, results: dict) -> str:
              f"Command: `{results['command']}`" if results["command"] else "",
              f"Seeds: {', '.join(map(str, results['seeds']))}. Figures are means over seeds "
              "with 95 % Student-t intervals.", ""]
+    by_machine: dict[str, list[str]] = {}
+    for seed, info in results.get("machines", {}).items():
+        by_machine.setdefault(describe_machine(info) if info else "not recorded", []).append(seed)
+    if by_machine:  # training is not bit-reproducible across CPUs (XLA's kernels differ)
+        lines += ["Machines: " + "; ".join(f"{m} (seeds {', '.join(s)})"
+                                          for m, s in by_machine.items()) + ".", ""]
     if results["claims"]:
         lines += ["## Claims", "", "| claim | verdict | ours | paper |", "|---|---|---|---|"]
         for c in results["claims"]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 
 import numpy as np
 import pytest
@@ -63,9 +64,20 @@ def test_run_writes_results_and_resumes_finished_seeds(tmp_path):
     assert saved["seeds"] == [0, 1, 2] and saved["command"].endswith("--quick")
     report = (tmp_path / "report.md").read_text()
     assert "**holds**" in report and "0.95 vs 0.50" in report
-    # A rerun (e.g. after a kill) does not run finished seeds again; new seeds run.
-    harness.run(study, "quick", tmp_path, seeds=[0, 1, 2, 3])
+    # each seed records the machine it ran on (results differ across CPUs)
+    here = saved["machines"]["0"]
+    assert here["cpu_count"] == os.cpu_count() and here["jax_backend"] == "cpu"
+    assert f"{here['cpu_count']} CPUs, cpu (seeds 0, 1, 2)" in report
+    # A rerun (e.g. after a kill) does not run finished seeds again; new seeds run; a seed
+    # file from before machines were recorded says so
+    seed1 = tmp_path / "seeds" / "1.json"
+    seed1.write_text(json.dumps({k: v for k, v in json.loads(seed1.read_text()).items()
+                                 if k != "machine"}))
+    res = harness.run(study, "quick", tmp_path, seeds=[0, 1, 2, 3])
     assert calls == [0, 1, 2, 3]
+    assert res["machines"]["1"] is None and res["machines"]["0"] == here
+    report = (tmp_path / "report.md").read_text()
+    assert "not recorded (seeds 1)" in report and "(seeds 0, 2, 3)" in report
 
 
 def test_greater_than_all_needs_every_comparison():
