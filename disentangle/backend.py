@@ -28,6 +28,9 @@ float32 numpy/numba objectives, one column per thread) and on the default JAX de
 elsewhere (:mod:`metrics._linear_device`: all columns in one jitted, vmapped optax
 L-BFGS). On CPU the host path was measured faster (docs/metrics.md, Speed);
 ``DISENTANGLE_FIT=host|device`` overrides the choice; it is read at each fit.
+
+:func:`machine` describes the CPU and backend a figure was measured on (studies record it
+per seed: training is not bit-reproducible across CPU vector widths).
 """
 
 from __future__ import annotations

@@ -30,8 +30,8 @@ keeps its samples partitioned by node (stable, branch-free partition); per node 
 it accumulates float64 gradient sums and integer counts per bin, building only the smaller
 child of each split and deriving its sibling as parent - child; split gains scan the
 cumulative sums with a table of ``1/count``. The kernels compile on first use and are cached
-on disk (numba ``cache=True``; about 14 s once on a 2-core EPYC, then about 0.3 s to load
-per process).
+on disk (numba ``cache=True``; about 14 s once on a 2-core EPYC, timed as the first
+``fit_gbt`` call with a fresh ``NUMBA_CACHE_DIR``; then about 0.3 s to load per process).
 Without numba the slower pure-numpy :func:`_fit_gbt_numpy` (one sparse one-hot product per
 tree level) grows the same trees (tests/test_gbt.py checks them against each other and
 against sklearn).

@@ -18,9 +18,9 @@ products on one-hot QLAE codes). The L-BFGS memory grows with the sample count
 L-BFGS-B has not finished in ``LBFGS_WARMUP`` iterations goes on with :func:`newton_cg`
 (host numpy, one column at a time: CG on exact Hessian-vector products, preconditioned by
 the exact Hessian of <= 4,096 rows; the fits that took L-BFGS hundreds of iterations take
-5-13 Newton steps to the same or a lower objective: InfoE on the beta-VAE means 1.5 -> 0.6 s
-at 10,000 samples and 11 -> ~2 s at 100,000, on a 2-core Zen 4 EPYC). The columns are fitted
-on up to
+5-13 Newton steps to the same or a lower objective: InfoMEC on the beta-VAE means 1.51 ->
+0.58 s at 10,000 samples and 15.7 -> 5.2 s at 100,000, ``benchmarks/metrics.py`` on a 2-core
+Zen 4 EPYC). The columns are fitted on up to
 :func:`metrics._threads.thread_budget` threads (numpy's matmul and ufuncs release the GIL),
 BLAS held to one thread.
 
@@ -473,9 +473,11 @@ def fit_softmax(x: np.ndarray, y: np.ndarray, num_classes, *, balanced: bool = F
       balanced: weight samples by sklearn's balanced class weights.
       l2: ridge on the weights (not intercepts) relative to the mean loss; 1/(C n) = sklearn C.
       tol: L-BFGS-B ``gtol`` (largest projected gradient entry); ``ftol`` is ``tol**2``.
-      max_iter: iterations at most (on separable data the unpenalised loss only approaches 0).
+      max_iter: iterations at most, L-BFGS-B's and Newton steps together (on separable data
+        the unpenalised loss only approaches 0).
     Returns:
-      ``(w [K, D, C_max], b [K, C_max], iterations)``; padded classes have ``b = -inf``.
+      ``(w [K, D, C_max], b [K, C_max], iterations)`` (the most of any column); padded
+      classes have ``b = -inf``.
 
     Runs on the host (below) or, where :func:`disentangle.backend.fit_path` says
     ``'device'``, as :func:`metrics._linear_device.fit_softmax_device`.

@@ -39,10 +39,13 @@ def roc_auc_ovr(y: np.ndarray, proba: np.ndarray) -> tuple[np.ndarray, np.ndarra
 
     Returns ``(auc [C], defined [C])``; a class with no positive or no negative sample is
     undefined (AUC set to 0 there). One class at a time on a contiguous row, so that the
-    temporaries stay in cache (2.8x faster than ``scipy.stats.rankdata(axis=0)`` on
-    [80,000, 40]; fresh page-sized temporaries are what cost there).
+    temporaries stay in cache (``scipy.stats.rankdata(axis=0)`` over the whole matrix made
+    page-sized ones: modularity / explicitness 5.1 -> 3.0 s at 100,000 samples,
+    ``benchmarks/metrics.py``).
     """
     n, num_c = proba.shape
+    if n == 0:
+        return np.zeros(num_c), np.zeros(num_c, bool)
     scores = np.ascontiguousarray(proba.T)  # [C, n]
     rank_sum, n_pos = np.empty(num_c), np.empty(num_c)
     new_run = np.empty(n, bool)  # sorted position starts a run of tied values

@@ -154,6 +154,8 @@ def test_roc_auc_is_sklearns_with_ties_and_undefined_classes():
     assert defined.tolist() == [True, True, True, True, False] and auc[4] == 0.0
     expected = [roc_auc_score(y == c, proba[:, c]) for c in range(4)]
     np.testing.assert_allclose(auc[:4], expected, atol=1e-12)
+    auc, defined = modularity.roc_auc_ovr(y[:0], proba[:0])  # no samples: nothing defined
+    assert not defined.any() and not auc.any()
 
 
 def test_unsupervised_scores_known_values():
