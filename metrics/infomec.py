@@ -21,7 +21,8 @@ With sources (factors) s_i, i < K, and latents z_j, j < L:
   zero-input balanced fit predicts the uniform distribution, so ``H_i = log C_i``.
   ``weighted_log_loss=True`` weights both by the balanced class weights instead (then too
   ``H_i = log C_i``). Unlike the authors' ``max_iter=100`` the fit runs to convergence
-  (L-BFGS-B, then Newton-CG for the slow dense fits; gradient max-norm < ``tol``).
+  (L-BFGS-B, then Newton-CG for the slow dense fits; on one-hot codes L-BFGS-B on
+  Kronecker-preconditioned coordinates; gradient max-norm < ``tol``).
 
 The 1-D structure of each latent makes the k-NN estimator a matter of sorting: within a
 class the k nearest neighbours of a point are a window of k+1 consecutive sorted values
