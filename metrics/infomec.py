@@ -169,8 +169,9 @@ def _ratio_mean(nmi: np.ndarray, axis: int, floor: float, what: str, warnings: l
 
 
 # InfoE's gradient tolerance. On the benchmark fixtures (10,000 samples) 3e-5 against 1e-5
-# moves InfoE by at most 1.1e-4 and a factor's term by 3.4e-4 (QLAE codes; <= 3.5e-5 on the
-# others), and the slowest (near-separable) factor takes 802 instead of 1,215 iterations:
+# moves InfoE by at most 1.0e-5 and a factor's term by 5.0e-5 (synthetic codes; <= 4.1e-7
+# on the others), and InfoMEC takes 0.69 instead of 1.06 s on the QLAE codes (its slowest
+# factor takes 279 iterations at either tolerance):
 # benchmarks/results/metrics_infoe_tol.json.
 INFOE_TOL = 3e-5
 
