@@ -185,3 +185,15 @@ def test_mi_weight_changes_measured_mutual_information():
     # I(x;z) <= log 128 = 4.85 here; measured: about 0.0 (alpha 1) and 1.9 (alpha -1)
     assert measured[1.0]["mi"] < 0.3 and measured[1.0]["active_units"] == 0, measured[1.0]
     assert measured[-1.0]["mi"] > 1.5 and measured[-1.0]["active_units"] >= 1, measured[-1.0]
+
+
+def test_study_notes_count_alive_seeds_and_show_the_raw_baseline():
+    from experiments import dts, harness
+    figs = {"vanish1/lstm_vae/mi": [0.0, 0.01, -0.002], "vanish1/dts/mi": [3.9, 0.2, 4.0],
+            "vanish1/lstm_vae/active_units": [0, 0, 0], "vanish1/dts/active_units": [1, 0, 2],
+            "proc/dts/infom": [0.1, 0.2, 0.3], "ucr/mean/raw_logreg": [0.85, 0.85, 0.85],
+            "ucr/mean/dts": [0.8, 0.7, 0.9]}
+    text = dts.notes({"figures": {k: harness.interval(v) for k, v in figs.items()}})
+    assert "| lstm_vae | 0.00, 0.01, -0.00 | 0 of 3 | 0.000 [0.000, 0.000] |" in text
+    assert "| dts | 3.90, 0.20, 4.00 | 2 of 3 | 1.000" in text
+    assert "| dts | 0.200 [" in text and "raw_logreg 0.850" in text and "dts 0.800 [" in text
