@@ -169,9 +169,9 @@ def _ratio_mean(nmi: np.ndarray, axis: int, floor: float, what: str, warnings: l
 
 
 # InfoE's gradient tolerance. On the benchmark fixtures (10,000 samples) 3e-5 against 1e-5
-# moves InfoE by at most 1.0e-5 and a factor's term by 5.0e-5 (synthetic codes; <= 4.1e-7
-# on the others), and InfoMEC takes 0.69 instead of 1.06 s on the QLAE codes (its slowest
-# factor takes 279 iterations at either tolerance):
+# moves InfoE by at most 1.0e-5 and a factor's term by 5.0e-5 (synthetic codes; InfoE by
+# <= 4.1e-7 and a term by <= 2.1e-6 on the others), and InfoMEC takes 0.69 instead of 1.06 s
+# on the QLAE codes (its slowest factor takes 279 iterations at either tolerance):
 # benchmarks/results/metrics_infoe_tol.json.
 INFOE_TOL = 3e-5
 
