@@ -14,8 +14,8 @@ replacement (seeded), float codes jittered by ``1e-3`` x the latent's standard d
 (so ties stay rare); synthetic codes are drawn at that size.
 
 Per case and size: wall and process-CPU seconds of each metric of
-:data:`metrics.DEFAULT_METRICS` called directly (the median of ``--repeats`` calls at up to
-10,000 samples, one call above), in a process where the suite already ran
+:data:`metrics.DEFAULT_METRICS` called directly (the median of ``--repeats`` calls, by default 3
+at up to 10,000 samples and 1 above), in a process where the suite already ran
 once on other codes of the same shape (JAX programs and numba kernels loaded: the state of
 an evaluation that scores a second representation, or of any later process with the on-disk
 caches warm); the first call of the process is timed too. For the logistic fits (InfoE,
@@ -220,8 +220,9 @@ def main(argv=None) -> int:
     parser.add_argument("--json", help="output file")
     parser.add_argument("--cases", default=",".join(CASES))
     parser.add_argument("--sizes", default="10000,100000")
-    parser.add_argument("--repeats", type=int, default=3,
-                        help="calls per metric and case (median seconds; 1 at 100,000)")
+    parser.add_argument("--repeats", type=int,
+                        help="calls per metric and case, median seconds (default 3 up to "
+                             "10,000 samples, 1 above)")
     parser.add_argument("--reference-n", type=int, default=10000)
     parser.add_argument("--gbt-reference-n", type=int, default=2000)
     parser.add_argument("--skip-references", action="store_true")
@@ -254,7 +255,8 @@ def main(argv=None) -> int:
             print(f"first suite call at n={n}: {first['suite_seconds']:.2f}s", flush=True)
             for case in cases:
                 codes, factors = load_case(case, n)
-                entry = time_suite(codes, factors, log, args.repeats if n <= 10_000 else 1)
+                repeats = args.repeats or (3 if n <= 10_000 else 1)
+                entry = time_suite(codes, factors, log, repeats)
                 per = "  ".join(f"{k} {v['seconds']:.2f}" for k, v in entry["metrics"].items())
                 print(f"{case:18s} n={n:6d}  suite {entry['suite_seconds']:6.2f}s "
                       f"(CPU {entry['suite_cpu_seconds']:.2f}s)  {per}", flush=True)
