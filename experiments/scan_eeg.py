@@ -90,7 +90,7 @@ MODES: dict[str, dict[str, Any]] = {
              "seeds": (0, 1, 2), "label_fraction": 0.5},
 }
 RUNTIME = {
-    "quick": "one cohort seed: 2.5-3 min on 2 idle Zen 4 cores (141-180 s a seed in the cpu "
+    "quick": "one cohort seed: 2.4-3 min on 2 idle Zen 4 cores (141-180 s a seed in the cpu "
              "run of 2026-12-03); 21 min on a shared 2-core machine at load ~22",
     "cpu": "ten seeds of the quick scale: 26.5 min on 2 idle Zen 4 cores (2026-12-03)",
     "full": "3 seeds, 240 participants, 20k beta-VAE steps: several hours",
