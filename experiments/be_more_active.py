@@ -17,11 +17,14 @@ Modes (measured / estimated on 2 shared CPU cores; see docs/active_passive.md):
   batch 64, learning rate 1e-3, 3,000 analysed inputs, one seed: 9.7 min measured with
   the two cores shared by ~6 other jobs (about 3-4 min on idle cores, estimated). Short
   training: collapsing latents still have m_i ~ 0.8-0.9 and count as mixed, so passive
-  latents show up only at beta = 32; ``--steps 4000`` (about 30 min) shows them at 8 too.
+  latents show up only at beta = 32.
+- ``--cpu``: the same networks and betas, 4,000 steps, 5,000 analysed inputs, seeds 0-4:
+  26 min measured on 2 Zen 4 cores (4.5-5.7 min a seed; 2026-12-03); passive latents at
+  beta 8 and 32 (``results/be_more_active/``).
 - ``--full``: the disentanglement_lib ``conv64`` networks, 10 latents, beta in
   (1, 2, 4, 8, 16, 32), 30,000 steps at batch 64 (learning rate 1e-4), 10,000 inputs,
-  seeds (0, 1): about 45 min per run on 2 idle cores, so about 9 hours in total (under
-  an hour on a GPU; estimated, not run). Runs are independent; rerun to resume.
+  seeds (0, 1, 2): about 45 min per run on 2 idle cores, so about 14 hours in total
+  (under an hour on a GPU; estimated, not run). Runs are independent; rerun to resume.
 """
 
 from __future__ import annotations
@@ -42,7 +45,7 @@ MODES: dict[str, dict[str, Any]] = {
               "steps": 600, "batch_size": 64, "learning_rate": 1e-3, "seeds": (0,),
               "num_samples": 3000},
     "cpu": {"network": "mlp_small", "latent_dim": 10, "betas": (1.0, 8.0, 32.0),
-            "steps": 4000, "batch_size": 64, "learning_rate": 1e-3, "seeds": (0, 1, 2),
+            "steps": 4000, "batch_size": 64, "learning_rate": 1e-3, "seeds": tuple(range(5)),
             "num_samples": 5000},
     "full": {"network": "conv64", "latent_dim": 10, "betas": (1.0, 2.0, 4.0, 8.0, 16.0, 32.0),
              "steps": 30_000, "batch_size": 64, "learning_rate": 1e-4, "seeds": (0, 1, 2),
@@ -171,7 +174,8 @@ STUDY = harness.Study(
                                       f"{_top(f)}/all/mean_naive_bayes_accuracy_mean")),
     ],
     runtime={"quick": "3 betas x 1 seed x 600 steps, mlp_small (minutes)",
-             "cpu": "3 betas x 3 seeds x 4000 steps, mlp_small (under an hour on 2 CPUs)",
+             "cpu": "3 betas x 5 seeds x 4000 steps, mlp_small: 4.5-5.7 min a seed, 26 min in "
+                    "all on 2 Zen 4 cores (2026-12-03)",
              "full": "6 betas x 3 seeds x 30k steps, conv64 (~14 h on 2 CPUs)"})
 
 
