@@ -231,6 +231,8 @@ def main(argv=None) -> int:
     parser.add_argument("--child", help=argparse.SUPPRESS)
     parser.add_argument("--child-n", type=int, default=10000, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.repeats is not None and args.repeats < 1:
+        parser.error(f"--repeats {args.repeats}: give at least 1 call per metric and case")
     if args.child:
         child(args.child, args.child_n)
         return 0

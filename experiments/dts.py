@@ -259,7 +259,7 @@ def notes(results: dict) -> str:
     """Diagnostics: per-seed I(x;z) under the weak likelihood, InfoM of every model (is
     anything disentangled at this scale?) and the raw-series baseline on UCR/UEA."""
     figs = results["figures"]
-    iv = lambda key: harness.fmt_interval(figs.get(key) or harness.interval([]), 3)  # noqa: E731
+    iv = lambda key: harness.fmt_figure(results, key)  # noqa: E731
     part = _weakest(figs) if any(k.startswith("vanish") for k in figs) else None
     lines = ["## Diagnostics", ""]
     if part:
@@ -267,7 +267,7 @@ def notes(results: dict) -> str:
                   f"I(x;z) > {MI_ALIVE} nats):", "",
                   "| model | I(x;z) per seed | seeds alive | active units |", "|---|---|---|---|"]
         for m in ("lstm_vae", "dts"):
-            mi = figs.get(f"{part}/{m}/mi", {"values": []})["values"]
+            mi = harness.figure(results, f"{part}/{m}/mi")["values"]
             vals = ", ".join(f"{v:.2f}" for v in mi)
             alive = sum(v > MI_ALIVE for v in mi)
             lines.append(f"| {m} | {vals} | {alive} of {len(mi)} | "

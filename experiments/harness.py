@@ -143,6 +143,16 @@ def fmt_interval(iv: Mapping[str, Any], digits: int = 3) -> str:
     return f"{iv['mean']:.{digits}f} [{iv['low']:.{digits}f}, {iv['high']:.{digits}f}]"
 
 
+def figure(results: Mapping[str, Any], key: str) -> dict[str, Any]:
+    """The interval of figure ``key`` in ``results``; an empty one (n = 0) if it is absent."""
+    return results["figures"].get(key) or interval([])
+
+
+def fmt_figure(results: Mapping[str, Any], key: str, digits: int = 3) -> str:
+    """:func:`fmt_interval` of :func:`figure` (``n/a`` when absent)."""
+    return fmt_interval(figure(results, key), digits)
+
+
 # ----------------------------------------------------------------------------- studies
 @dataclasses.dataclass(frozen=True)
 class Claim:

@@ -334,19 +334,16 @@ def _claims() -> list[harness.Claim]:
 
 
 # ----------------------------------------------------------------------------- report
-def _iv(results: dict, key: str) -> dict[str, Any]:
-    return results["figures"].get(key) or harness.interval([])
-
-
 def mechanism(results: dict, run: str = "dr_rff") -> tuple[str, str]:
     """(verdict, reason) on the mechanism of DR-RFF run ``run`` from its diagnostics'
     intervals: ``works`` (Q removes the device and F reads the fingerprint donor in
     recombined signals), ``does not work`` (x_bar keeps the device, or recombined signals
     follow the channel donor or neither donor), or ``unclear``."""
     diag = diag_prefix(run)
-    acc, chance = _iv(results, f"{diag}/f_accuracy_on_x_bar"), _iv(results, f"{diag}/chance")
-    fp = _iv(results, f"{diag}/recombined_as_fingerprint_donor")
-    ch = _iv(results, f"{diag}/recombined_as_channel_donor")
+    acc = harness.figure(results, f"{diag}/f_accuracy_on_x_bar")
+    chance = harness.figure(results, f"{diag}/chance")
+    fp = harness.figure(results, f"{diag}/recombined_as_fingerprint_donor")
+    ch = harness.figure(results, f"{diag}/recombined_as_channel_donor")
     if min(acc["n"], fp["n"], ch["n"]) < 2:
         return "unclear", "fewer than two seeds with diagnostics"
     k = chance["mean"]
@@ -377,8 +374,8 @@ def _diagnostics_paragraph(results: dict, setting: str, run: str) -> str:
     """The mechanism's verdict for ``run`` and what it means for ``setting``'s claims."""
     verdict, reason = mechanism(results, run)
     diag = diag_prefix(run)
-    hinge = _iv(results, f"{diag}/hinge_active_share")
-    gap = _iv(results, f"{diag}/log_likelihood_gap_on_x_bar")
+    hinge = harness.figure(results, f"{diag}/hinge_active_share")
+    gap = harness.figure(results, f"{diag}/log_likelihood_gap_on_x_bar")
     claims = {c["verdict"] for c in results["claims"]
               if claim_setting(c.get("name", "")) == setting}
     if claims == {harness.HOLDS}:
@@ -438,7 +435,7 @@ def notes(results: dict) -> str:
               f"| method | paper AUC | paper EER | {header} |", "|---" * (3 + 2 * len(SETTINGS))
               + "|"]
     for m in METHODS:
-        ours = [harness.fmt_interval(_iv(results, f"{setting_runs(s)[m]}/{CLAIM_SPLIT}/{k}"))
+        ours = [harness.fmt_figure(results, f"{setting_runs(s)[m]}/{CLAIM_SPLIT}/{k}")
                 for k in ("auc", "eer") for s in SETTINGS]
         lines.append(f"| {LABELS[m]} | {PAPER[m][0]:.2f} | {PAPER[m][1]:.2f} | "
                      + " | ".join(ours) + " |")
@@ -453,7 +450,7 @@ def notes(results: dict) -> str:
     lines += ["", "## Diagnostics (DR-RFF, known devices, line of sight)", ""]
     for setting in SETTINGS:
         run = setting_runs(setting)["dr_rff"]
-        if setting == "code" or _iv(results, f"{diag_prefix(run)}/chance")["n"]:
+        if setting == "code" or harness.figure(results, f"{diag_prefix(run)}/chance")["n"]:
             lines += [_diagnostics_paragraph(results, setting, run), ""]
     return "\n".join(lines)
 

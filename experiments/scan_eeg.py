@@ -342,8 +342,7 @@ CLAIMS = (
 # ----------------------------------------------------------------------------- report
 def notes(results: dict) -> str:
     """Tables of the per-factor classification, denoising and symbol -> ERP intervals."""
-    figs = results["figures"]
-    iv = lambda key: harness.fmt_interval(figs.get(key) or harness.interval([]), 2)  # noqa: E731
+    iv = lambda key: harness.fmt_figure(results, key, 2)  # noqa: E731
     lines = ["## Clinical factors, held-out participants: accuracy / AUC", "",
              "Every method judged by the same rule: standardised L2 logistic regression on "
              "its participant features, trained on the labelled training participants.", "",

@@ -335,7 +335,7 @@ def notes(results: dict) -> str:
              "chance / judge ceiling | unnamed diversity / prior |", "|---|---|---|---|"]
 
     def iv(key: str) -> str:
-        return harness.fmt_interval(results["figures"].get(key) or harness.interval([]), 2)
+        return harness.fmt_figure(results, key, 2)
 
     for name in results["settings"]["datasets"]:
         i2s, s2i = f"{name}/image_to_symbol", f"{name}/symbol_to_image"

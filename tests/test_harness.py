@@ -98,3 +98,14 @@ def test_settings_overrides_from_the_command_line(tmp_path):
     assert "steps=3" in json.loads((tmp_path / "results.json").read_text())["command"]
     with pytest.raises(Exception, match="has no setting 'stepz'"):
         harness.main(study, ["--quick", "--out", str(tmp_path / "b"), "stepz=3"])
+
+
+def test_fmt_figure_formats_the_interval_or_says_absent():
+    results = {"figures": {"a/b": harness.interval([1.0, 2.0, 3.0]),
+                           "one": harness.interval([0.25])}}
+    # mean 2, t(0.975, 2) = 4.303, SE = 1 / sqrt(3): 2 -+ 2.484
+    assert harness.fmt_figure(results, "a/b") == "2.000 [-0.484, 4.484]"
+    assert harness.fmt_figure(results, "a/b", 1) == "2.0 [-0.5, 4.5]"
+    assert harness.fmt_figure(results, "one") == "0.250"  # one seed: no interval
+    assert harness.fmt_figure(results, "missing") == "n/a"
+    assert harness.figure(results, "missing")["n"] == 0
