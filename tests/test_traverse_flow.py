@@ -170,6 +170,24 @@ def test_the_objective_shows_the_classifier_images_of_consecutive_steps():
     assert not np.all(match[0])  # and not always the same one
 
 
+def test_gradients_stay_finite_when_an_image_does_not_change():
+    """change = ||J_G dz|| / sqrt(pixels) is 0 when a flow stalls; d sqrt(s)/ds is infinite
+    at s = 0, so without the guard the gradient is NaN (a QLAE flow hit this on the --cpu
+    study). Potentials scaled to 0 stall every flow."""
+    flows = PotentialFlows(LinearDecoderModel(), SHAPE, num_potentials=2, num_steps=4,
+                           hidden=8, time_features=4, output_scale=0.0,
+                           classifier_network="mlp_small", rngs=nnx.Rngs(0))
+    z0 = jnp.asarray(np.random.default_rng(0).normal(size=(6, 2)), jnp.float32)
+    k = jnp.asarray(np.arange(6) % 2)
+    (loss, terms), grads = jax.jit(nnx.value_and_grad(
+        lambda m: m.flow_loss(z0, k, jax.random.key(0)), has_aux=True))(flows)
+    assert float(terms["change"]) < 1e-5  # nothing moves
+    leaves = jax.tree.leaves(nnx.state(grads, nnx.Param))
+    assert leaves and all(np.isfinite(np.asarray(g)).all() for g in leaves)
+    # -log(eps + change) with change = sqrt(1e-12): the guard's bias is below 1e-6 / eps.
+    np.testing.assert_allclose(float(terms["change"]), 1e-6, rtol=1e-3)
+
+
 def test_length_matching_reaches_the_target():
     pot = PotentialFlow(3, num_potentials=2, hidden=16, time_features=4, rngs=nnx.Rngs(0))
     seeds = np.random.default_rng(0).normal(size=(4, 3)).astype(np.float32)

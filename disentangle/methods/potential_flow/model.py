@@ -360,7 +360,9 @@ class PotentialFlows(Method):
         else:
             tangent = self.image(traj[-1]) - self.image(traj[0])
         pixels = math.prod(tangent.shape[1:])
-        change = jnp.sqrt(jnp.sum(jnp.square(tangent.reshape(n, -1)), -1) / pixels)
+        # + 1e-12: d sqrt(s)/ds is infinite at s = 0, so a zero tangent (a stalled flow, or
+        # a decoder flat at z_i) made the gradients NaN (a QLAE flow of the --cpu study).
+        change = jnp.sqrt(jnp.sum(jnp.square(tangent.reshape(n, -1)), -1) / pixels + 1e-12)
         change_loss = -jnp.mean(jnp.log(self.change_eps + change))
 
         w_cls, w_pde, w_ic, w_chg = self.weights
