@@ -52,14 +52,13 @@ Kronecker-preconditioned L-BFGS instead.
 from __future__ import annotations
 
 import functools
-from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 from scipy.linalg import cho_factor, cho_solve
 from scipy.optimize import minimize
 
 from disentangle.backend import fit_path
-from metrics._threads import single_threaded_blas, thread_budget
+from metrics._threads import thread_map
 from metrics._vexp import exp32
 
 _BLOCK = 64  # samples per block of the one-hot kernels ([64, C] rows stay in L1)
@@ -591,16 +590,8 @@ def fit_softmax(x: np.ndarray, y: np.ndarray, num_classes, *, balanced: bool = F
         w_out[k, :, :num_c], b_out[k, :num_c] = wb[:num_d], wb[num_d]
         return steps
 
-    # columns on up to thread_budget() threads (numpy's matmul and ufuncs release the GIL),
-    # most classes first; BLAS itself on one thread (set once: threadpoolctl is global)
-    order = np.argsort(-num_classes, kind="stable").tolist()
-    workers = min(num_k, thread_budget())
-    with single_threaded_blas():
-        if workers > 1:
-            with ThreadPoolExecutor(workers) as pool:
-                iterations = list(pool.map(fit, order))
-        else:
-            iterations = [fit(k) for k in order]
+    # columns on up to thread_budget() threads, most classes first
+    iterations = thread_map(fit, np.argsort(-num_classes, kind="stable").tolist())
     return w_out, b_out, max(iterations)
 
 

@@ -1,18 +1,21 @@
 """Thread budget of the metrics in one process.
 
 ``thread_budget()`` is ``DISENTANGLE_THREADS`` when set, else the number of CPUs this
-process may run on. DCI's numba tree kernels and the logistic fits' column threads
-(:mod:`metrics._linear`) use at most that many threads; BLAS is held to one thread while
-the fits run (their matmuls are small: OpenBLAS threads only add wake-up and spin time,
-~10x slower on a busy 2-core machine). Two evaluations side by side with the default
-budget took 0.70x the time of one after the other, with a budget of 1 each 0.66x (2-core
-Xeon, ``benchmarks/metrics.py``, docs/metrics.md).
+process may run on. DCI's numba tree kernels and the jobs of :func:`thread_map` (the
+logistic fits' label columns, :mod:`metrics._linear`; InfoE's per-factor log losses;
+explicitness' per-factor AUCs; SAP's per-latent SVMs) use at most that many threads;
+BLAS is held to one thread while they run (their matmuls are small: OpenBLAS threads only
+add wake-up and spin time, ~10x slower on a busy 2-core machine). Two evaluations side by
+side with the default budget took 0.70x the time of one after the other, with a budget of
+1 each 0.66x (2-core Xeon, ``benchmarks/metrics.py``, docs/metrics.md).
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 
 ENV = "DISENTANGLE_THREADS"
 
@@ -42,3 +45,16 @@ def single_threaded_blas():
     except ImportError:  # pragma: no cover - installed with scikit-learn
         return contextlib.nullcontext()
     return threadpool_limits(limits=1, user_api="blas")
+
+
+def thread_map(fn: Callable, items: Iterable) -> list:
+    """``[fn(item) for item in items]`` on up to :func:`thread_budget` threads (numpy's sorts,
+    matmuls and large ufuncs release the GIL), BLAS held to one thread; results in the order
+    of ``items``. Put the longest items first: the pool takes them in order."""
+    items = list(items)
+    workers = min(len(items), thread_budget())
+    with single_threaded_blas():
+        if workers <= 1:
+            return [fn(item) for item in items]
+        with ThreadPoolExecutor(workers) as pool:
+            return list(pool.map(fn, items))

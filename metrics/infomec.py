@@ -45,6 +45,7 @@ from metrics._common import (
     prepare,
 )
 from metrics._linear import fit_softmax, log_proba, one_hot_columns, standardize
+from metrics._threads import thread_map
 
 
 @functools.lru_cache(maxsize=4)
@@ -192,11 +193,10 @@ def infoe(codes: np.ndarray, factors: np.ndarray, num_classes: np.ndarray,
     """``InfoE`` and the per-factor ``(H_i - CE_i) / H_i`` for label-encoded ``factors``."""
     x = infoe_features(codes, discrete)
     w, b, _ = fit_softmax(x, factors, num_classes, balanced=True, tol=tol, max_iter=max_iter)
-    logp = log_proba(x, w, b)
     n = x.shape[0]
-    per_factor = np.empty(factors.shape[1])
-    for i in range(factors.shape[1]):
-        ce = -logp[i, np.arange(n), factors[:, i]]
+
+    def information(i):  # (H_i - CE_i) / H_i of factor i
+        ce = -log_proba(x, w[i:i + 1], b[i:i + 1])[0, np.arange(n), factors[:, i]]
         if weighted_log_loss:
             counts = np.bincount(factors[:, i], minlength=num_classes[i])
             weight = (n / (num_classes[i] * counts))[factors[:, i]]
@@ -204,7 +204,11 @@ def infoe(codes: np.ndarray, factors: np.ndarray, num_classes: np.ndarray,
         else:
             ce_i = float(np.mean(ce))
         h_i = float(np.log(num_classes[i]))  # log loss of the zero-input (uniform) fit
-        per_factor[i] = (h_i - ce_i) / h_i
+        return (h_i - ce_i) / h_i
+
+    order = np.argsort(-np.asarray(num_classes), kind="stable")
+    per_factor = np.empty(factors.shape[1])
+    per_factor[order] = thread_map(information, order.tolist())
     return float(per_factor.mean()), per_factor
 
 

@@ -18,6 +18,7 @@ import numpy as np
 from metrics import register_metric
 from metrics._common import train_test
 from metrics._linear import fit_softmax, log_proba
+from metrics._threads import thread_map
 from metrics.mig import mutual_info_codes_factors
 
 
@@ -91,13 +92,23 @@ def modularity_explicitness(codes, factors, codes_test=None, factors_test=None, 
     std = np.where(std > 0, std, 1.0)
     x, x_test = (codes - mean) / std, (codes_test - mean) / std
     w, b, _ = fit_softmax(x, y, prep.num_classes, l2=1.0 / x.shape[0])
+    splits = {"train": (x, y), "test": (x_test, y_test)}
+
+    def factor_auc(job):  # per-class AUCs of one factor on one split
+        split, k = job
+        xs, ys = splits[split]
+        c = int(prep.num_classes[k])
+        return roc_auc_ovr(ys[:, k], np.exp(log_proba(xs, w[k:k + 1], b[k:k + 1])[0, :, :c]))
+
+    jobs = [(split, k) for split in splits for k in range(y.shape[1])]
+    costs = [len(splits[split][1]) * prep.num_classes[k] for split, k in jobs]
+    order = np.argsort(costs, kind="stable")[::-1]
+    results = dict(zip([jobs[i] for i in order], thread_map(factor_auc, [jobs[i] for i in order])))
     scores = {}
-    for split, xs, ys in (("train", x, y), ("test", x_test, y_test)):
-        proba = np.exp(log_proba(xs, w, b))
+    for split in splits:
         per_factor = []
         for k in range(y.shape[1]):
-            c = int(prep.num_classes[k])
-            auc, defined = roc_auc_ovr(ys[:, k], proba[k, :, :c])
+            auc, defined = results[split, k]
             if not defined.all():
                 warnings.append(f"explicitness ({split}): factor {int(prep.kept_factors[k])} "
                                 f"has {int((~defined).sum())} classes without both positive "

@@ -24,6 +24,7 @@ import numpy as np
 
 from metrics import register_metric
 from metrics._common import train_test
+from metrics._threads import thread_map
 
 
 class _PrefixSums:
@@ -155,13 +156,13 @@ def predict_1d(x, w, b):
 
 def score_matrix(codes, y, codes_test, y_test, num_classes, c: float = 0.01) -> np.ndarray:
     """``[L, K]`` test accuracy of the one-latent SVM for every (latent, factor) pair."""
-    out = np.zeros((codes.shape[1], y.shape[1]))
-    for j in range(codes.shape[1]):
+    def latent_row(j):  # one latent's accuracies for every factor
         x, x_test = codes[:, j].astype(np.float64), codes_test[:, j].astype(np.float64)
-        for k in range(y.shape[1]):
-            w, b = linear_svc_1d(x, y[:, k], int(num_classes[k]), c)
-            out[j, k] = np.mean(predict_1d(x_test, w, b) == y_test[:, k])
-    return out
+        return [np.mean(predict_1d(x_test, *linear_svc_1d(x, y[:, k], int(num_classes[k]), c))
+                        == y_test[:, k]) for k in range(y.shape[1])]
+
+    return np.array(thread_map(latent_row, range(codes.shape[1])), float).reshape(
+        codes.shape[1], y.shape[1])
 
 
 @register_metric("sap")

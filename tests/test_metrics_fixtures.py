@@ -219,3 +219,24 @@ def test_thread_budget_from_environment(monkeypatch):
         thread_budget()
     monkeypatch.delenv(ENV)
     assert thread_budget() >= 1
+
+
+def test_thread_map_runs_items_side_by_side_in_order(monkeypatch):
+    import threading
+
+    from metrics._threads import ENV, thread_map
+
+    monkeypatch.setenv(ENV, "2")
+    meet = threading.Barrier(2, timeout=10)  # both items must run at the same time
+    assert thread_map(lambda v: (meet.wait(), v * v)[1], [3, 4]) == [9, 16]
+    monkeypatch.setenv(ENV, "1")  # one thread: in order, in this thread
+    seen = []
+    assert thread_map(lambda v: seen.append(threading.get_ident()) or -v, range(3)) == [0, -1, -2]
+    assert seen == [threading.get_ident()] * 3
+    # The metrics that use it give the same values with one thread as with two.
+    codes, factors = _load("qlae_codes")
+    one = metrics.sap(codes[:3000], factors[:3000])["sap_matrix"]
+    explicit = metrics.modularity_explicitness(codes[:3000], factors[:3000])
+    monkeypatch.setenv(ENV, "2")
+    np.testing.assert_array_equal(metrics.sap(codes[:3000], factors[:3000])["sap_matrix"], one)
+    assert metrics.modularity_explicitness(codes[:3000], factors[:3000]) == explicit
