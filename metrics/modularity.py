@@ -100,10 +100,9 @@ def modularity_explicitness(codes, factors, codes_test=None, factors_test=None, 
         c = int(prep.num_classes[k])
         return roc_auc_ovr(ys[:, k], np.exp(log_proba(xs, w[k:k + 1], b[k:k + 1])[0, :, :c]))
 
-    jobs = [(split, k) for split in splits for k in range(y.shape[1])]
-    costs = [len(splits[split][1]) * prep.num_classes[k] for split, k in jobs]
-    order = np.argsort(costs, kind="stable")[::-1]
-    results = dict(zip([jobs[i] for i in order], thread_map(factor_auc, [jobs[i] for i in order])))
+    jobs = sorted(((split, k) for split in splits for k in range(y.shape[1])),
+                  key=lambda job: -len(splits[job[0]][1]) * prep.num_classes[job[1]])
+    results = dict(zip(jobs, thread_map(factor_auc, jobs)))  # the longest jobs first
     scores = {}
     for split in splits:
         per_factor = []
