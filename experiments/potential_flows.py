@@ -231,9 +231,8 @@ STUDY = harness.Study(
         "quick": "one seed, about 4 min on 2 quiet cores (estimated from the throughput "
                  "measured at load average ~2: backbones ~33 steps/s, flows ~30 steps/s, "
                  "~2 min of compilation and evaluation per seed), plus the predictor once",
-        "cpu": "5 seeds of ~6 min each plus the 3,000-step predictor once (~7 min): about "
-               "40 min on 2 quiet cores (estimated from measured throughput, not run end to "
-               "end)",
+        "cpu": "5 seeds of 3-3.6 min each (175-214 s measured on 2 idle Zen 4 EPYC cores) "
+               "plus the 3,000-step predictor once (537 s there): about 26 min",
         "full": "3 seeds of the configs' 30k-step backbones, K = 16, 5,000 flow steps: "
                 "estimated 4-5 h per seed on 2 idle cores, not run",
     },
