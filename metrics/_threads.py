@@ -6,8 +6,9 @@ logistic fits' label columns, :mod:`metrics._linear`; InfoE's per-factor log los
 explicitness' per-factor AUCs; SAP's per-latent SVMs) use at most that many threads;
 BLAS is held to one thread while they run (their matmuls are small: OpenBLAS threads only
 add wake-up and spin time, ~10x slower on a busy 2-core machine). Two evaluations side by
-side with the default budget took 0.70x the time of one after the other, with a budget of
-1 each 0.66x (2-core Xeon, ``benchmarks/metrics.py``, docs/metrics.md).
+side took 0.65x the time of one after the other, with the default budget and with a budget
+of 1 each (2-core Zen 4 EPYC, ``benchmarks/results/metrics.json``'s ``pair``,
+docs/metrics.md).
 """
 
 from __future__ import annotations
