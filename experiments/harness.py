@@ -5,6 +5,7 @@ runs one seed and returns its figures, and its claims. ``harness.main(STUDY)`` d
 rest, the same way for every study::
 
     python -m experiments.NAME --quick|--cpu|--full [--out DIR] [--seeds 0,1,2] [key=value ...]
+    python -m experiments.NAME --rejudge --out DIR
 
 - ``--quick``: minutes, to see that it works; ``--cpu``: at most an hour on 2 cores and
   large enough to test the claims (its results are committed under ``results/NAME/``);
@@ -17,7 +18,17 @@ rest, the same way for every study::
 - Every figure is reported as the mean over seeds with a two-sided 95 % Student-t
   interval, ``mean +- t_{0.975, n-1} s / sqrt(n)`` (s: sample std, ddof 1).
 - Every claim is judged **holds**, **does not hold** or **inconclusive** from intervals
-  (see :func:`greater` and :func:`at_least`), next to the paper's own figure.
+  (see :func:`greater` and :func:`at_least`), next to the paper's own figure. A verdict
+  whose interval has a bound within :data:`AT_MARGIN` of its width from the threshold is
+  marked *at the margin* (it can flip with a change in the third decimal, e.g. another
+  CPU's kernels).
+- A seed whose training diverges (:class:`disentangle.train.NonFiniteLossError`) is
+  recorded as failed in its seed file, with the trainer's message, and the study goes on;
+  its figures are missing from every interval (each shows its ``n``) and the report names
+  it. The divergence is deterministic, so a rerun does not try it again; delete
+  ``OUT/seeds/SEED.json`` to retry it after a fix.
+- ``--rejudge`` judges the claims again from ``OUT/results.json``'s per-seed figures with
+  the study's current claims and rewrites results.json and report.md, training nothing.
 """
 
 from __future__ import annotations
@@ -43,6 +54,7 @@ from disentangle.sweep import REPO_ROOT
 CONFIGS = REPO_ROOT / "configs"  # the config files the studies' runs start from
 MODES = ("quick", "cpu", "full")
 HOLDS, FAILS, INCONCLUSIVE = "holds", "does not hold", "inconclusive"
+AT_MARGIN = 0.05  # a bound within this share of the interval's width from the threshold
 
 
 # ----------------------------------------------------------------------------- statistics
@@ -63,11 +75,13 @@ def interval(values: Sequence[float], level: float = 0.95) -> dict[str, Any]:
 
 @dataclasses.dataclass(frozen=True)
 class Verdict:
-    """A claim's verdict with the interval it was decided from."""
+    """A claim's verdict with the interval it was decided from; ``at_margin``: see
+    :func:`at_margin`."""
 
     verdict: str
     evidence: str
     interval: dict[str, Any]
+    at_margin: bool = False
 
 
 def _decide(iv: dict[str, Any], threshold: float, what: str) -> Verdict:
@@ -77,7 +91,17 @@ def _decide(iv: dict[str, Any], threshold: float, what: str) -> Verdict:
         verdict = FAILS
     else:
         verdict = INCONCLUSIVE
-    return Verdict(verdict, f"{what}: {fmt_interval(iv)} (n={iv['n']}) vs {threshold:g}", iv)
+    return Verdict(verdict, f"{what}: {fmt_interval(iv)} (n={iv['n']}) vs {threshold:g}", iv,
+                   at_margin(iv, threshold))
+
+
+def at_margin(iv: Mapping[str, Any], threshold: float) -> bool:
+    """The interval's nearer bound lies within :data:`AT_MARGIN` x (high - low) of
+    ``threshold``: a small shift of the interval would change the verdict."""
+    if iv["n"] < 2 or not np.isfinite(iv["low"]):
+        return False
+    gap = min(abs(iv["low"] - threshold), abs(iv["high"] - threshold))
+    return gap <= AT_MARGIN * (iv["high"] - iv["low"])
 
 
 def greater(figures: Mapping[str, Sequence[float]], a: str, b: str, margin: float = 0.0,
@@ -106,7 +130,8 @@ def at_least(figures: Mapping[str, Sequence[float]], a: str, threshold: float) -
 def greater_than_all(figures: Mapping[str, Sequence[float]], a: str, others: Sequence[str],
                      paired: bool = True) -> Verdict:
     """Claim ``a > b`` for every ``b`` in ``others``: holds if it holds against each, does
-    not hold if it fails against any, else inconclusive."""
+    not hold if it fails against any, else inconclusive; at the margin if any comparison
+    is."""
     verdicts = [greater(figures, a, b, paired=paired) for b in others if b in figures]
     if not verdicts or a not in figures:
         return Verdict(INCONCLUSIVE, f"{a}: no figures to compare", interval([]))
@@ -118,7 +143,8 @@ def greater_than_all(figures: Mapping[str, Sequence[float]], a: str, others: Seq
         verdict = FAILS
     else:
         verdict = INCONCLUSIVE
-    return Verdict(verdict, "; ".join(v.evidence for v in verdicts), worst.interval)
+    return Verdict(verdict, "; ".join(v.evidence for v in verdicts), worst.interval,
+                   any(v.at_margin for v in verdicts))
 
 
 def _welch(xa: np.ndarray, xb: np.ndarray, level: float = 0.95) -> dict[str, Any]:
@@ -206,45 +232,88 @@ def run(study: Study, mode: str, out: Path, seeds: Sequence[int] | None = None,
     seeds = list(settings["seeds"] if seeds is None else seeds)
     out.mkdir(parents=True, exist_ok=True)
     (out / "seeds").mkdir(exist_ok=True)
+    from disentangle.train import NonFiniteLossError
+
     per_seed: dict[int, dict[str, float]] = {}
     machines: dict[str, dict | None] = {}  # per seed: a study may be resumed elsewhere
+    failed: dict[str, str] = {}  # seed -> the trainer's message
     started = time.time()
     for seed in seeds:
         path = out / "seeds" / f"{seed}.json"
         if path.exists():
             saved = json.loads(path.read_text())
             per_seed[seed], machines[str(seed)] = saved["figures"], saved.get("machine")
-            print(f"[{study.name}] seed {seed}: done earlier ({path})", flush=True)
+            if "failed" in saved:
+                failed[str(seed)] = saved["failed"]
+            print(f"[{study.name}] seed {seed}: {'failed' if 'failed' in saved else 'done'} "
+                  f"earlier ({path})", flush=True)
             continue
         t0 = time.time()
         print(f"[{study.name}] seed {seed} ({mode})", flush=True)
-        figures = {k: float(v) for k, v in study.run_seed(settings, seed, out / f"seed{seed}")
-                   .items()}
+        record: dict[str, Any] = {}
+        try:
+            figures = {k: float(v) for k, v in
+                       study.run_seed(settings, seed, out / f"seed{seed}").items()}
+        except NonFiniteLossError as err:
+            figures = {}
+            record["failed"] = failed[str(seed)] = str(err)
+            print(f"[{study.name}] seed {seed} failed, left out of the intervals: {err}",
+                  flush=True)
         machines[str(seed)] = machine()
         path.write_text(json.dumps({"seed": seed, "seconds": time.time() - t0,
-                                    "machine": machines[str(seed)], "figures": figures},
-                                   indent=1))
+                                    "machine": machines[str(seed)], "figures": figures,
+                                    **record}, indent=1))
         per_seed[seed] = figures
     names = sorted({k for f in per_seed.values() for k in f})
     # Seed-aligned lists (NaN where a seed has no such figure), so that paired differences
     # pair the same seeds; intervals ignore the NaNs.
     figures = {k: [per_seed[s].get(k, math.nan) for s in seeds] for k in names}
-    claims = []
-    for claim in study.claims:
-        v = claim.judge(figures)
-        claims.append({"name": claim.name, "statement": claim.statement, "paper": claim.paper,
-                       "verdict": v.verdict, "evidence": v.evidence, "interval": v.interval})
     results = {"study": study.name, "title": study.title, "paper": study.paper, "mode": mode,
                "command": command, "seeds": seeds, "settings": _jsonable(settings),
                "seconds_this_call": time.time() - started,
                "figures": {k: interval(v) for k, v in figures.items()},
                "per_seed": {str(s): per_seed[s] for s in seeds}, "machines": machines,
-               "claims": claims}
+               "claims": judge(study, figures)}
+    if failed:
+        results["failed_seeds"] = failed
     if study.plots is not None:
         results["plots"] = [str(Path(p).relative_to(out)) for p in study.plots(results, out)]
+    write(study, results, out)
+    return results
+
+
+def judge(study: Study, figures: Mapping[str, Sequence[float]]) -> list[dict[str, Any]]:
+    """The records of ``study``'s claims judged on ``figures`` (name -> per-seed values)."""
+    claims = []
+    for claim in study.claims:
+        v = claim.judge(figures)
+        claims.append({"name": claim.name, "statement": claim.statement, "paper": claim.paper,
+                       "verdict": v.verdict, "evidence": v.evidence, "interval": v.interval,
+                       "at_margin": v.at_margin})
+    return claims
+
+
+def rejudge(study: Study, out: Path) -> dict:
+    """Judge ``study``'s current claims again on ``out/results.json``'s per-seed figures and
+    rewrite its results.json and report.md (nothing is trained; plots are kept)."""
+    path = out / "results.json"
+    if not path.exists():
+        from disentangle.errors import UserError
+
+        raise UserError(f"--rejudge: {path} does not exist; run the study into {out} first")
+    results = json.loads(path.read_text())
+    seeds = [str(s) for s in results["seeds"]]
+    names = sorted({k for s in seeds for k in results["per_seed"][s]})
+    figures = {k: [results["per_seed"][s].get(k, math.nan) for s in seeds] for k in names}
+    results["claims"] = judge(study, figures)
+    write(study, results, out)
+    return results
+
+
+def write(study: Study, results: dict, out: Path) -> None:
+    """Write ``results`` to ``out/results.json`` and its report to ``out/report.md``."""
     (out / "results.json").write_text(json.dumps(results, indent=1, default=_json_default))
     (out / "report.md").write_text(report_md(study, results))
-    return results
 
 
 def report_md(study: Study, results: dict) -> str:
@@ -253,6 +322,10 @@ def report_md(study: Study, results: dict) -> str:
              f"Command: `{results['command']}`" if results["command"] else "",
              f"Seeds: {', '.join(map(str, results['seeds']))}. Figures are means over seeds "
              "with 95 % Student-t intervals.", ""]
+    failed = results.get("failed_seeds", {})
+    if failed:
+        lines += ["Failed seeds, left out of every interval (each figure gives its n): "
+                  + "; ".join(f"seed {s}: {msg}" for s, msg in failed.items()), ""]
     by_machine: dict[str, list[str]] = {}
     for seed, info in results.get("machines", {}).items():
         by_machine.setdefault(describe_machine(info) if info else "not recorded", []).append(seed)
@@ -262,9 +335,14 @@ def report_md(study: Study, results: dict) -> str:
     if results["claims"]:
         lines += ["## Claims", "", "| claim | verdict | ours | paper |", "|---|---|---|---|"]
         for c in results["claims"]:
-            lines.append(f"| {c['statement']} | **{c['verdict']}** | {c['evidence']} | "
+            margin = " (at the margin)" if c.get("at_margin") else ""
+            lines.append(f"| {c['statement']} | **{c['verdict']}**{margin} | {c['evidence']} | "
                          f"{c['paper']} |")
         lines.append("")
+        if any(c.get("at_margin") for c in results["claims"]):
+            lines += [f"At the margin: a bound of the interval lies within {AT_MARGIN:.0%} of "
+                      "the interval's width from the threshold, so a small shift (another "
+                      "CPU, another seed) can change the verdict.", ""]
     lines += ["## Figures", "", "| figure | mean [95 % interval] | per seed |", "|---|---|---|"]
     for name, iv in results["figures"].items():
         per = ", ".join(f"{x:.3g}" for x in iv["values"])
@@ -301,6 +379,8 @@ def main(study: Study, argv: Sequence[str] | None = None) -> int:
     for mode in study.modes:
         group.add_argument(f"--{mode}", dest="mode", action="store_const", const=mode,
                            help=study.runtime.get(mode, ""))
+    group.add_argument("--rejudge", dest="mode", action="store_const", const="rejudge",
+                       help="judge the claims again on --out's results.json (no training)")
     parser.add_argument("--out", type=Path, default=None,
                         help="output directory (default runs/NAME_MODE)")
     parser.add_argument("--seeds", default=None,
@@ -317,11 +397,17 @@ def main(study: Study, argv: Sequence[str] | None = None) -> int:
             overrides[key] = ast.literal_eval(text)
         except (ValueError, SyntaxError):
             overrides[key] = text
+    if args.mode == "rejudge" and (args.out is None or args.seeds or overrides):
+        parser.error("--rejudge takes --out DIR only (the directory of a results.json)")
     out = args.out or Path("runs") / f"{study.name}_{args.mode}"
     seeds = None if args.seeds is None else [int(s) for s in args.seeds.split(",") if s]
     command = shlex.join(["python", "-m", f"experiments.{study.name}", *argv])
-    results = run(study, args.mode, out, seeds, command, overrides)
+    if args.mode == "rejudge":
+        results = rejudge(study, out)
+    else:
+        results = run(study, args.mode, out, seeds, command, overrides)
     for c in results["claims"]:
-        print(f"{c['name']}: {c['verdict']} ({c['evidence']})")
+        margin = ", at the margin" if c.get("at_margin") else ""
+        print(f"{c['name']}: {c['verdict']}{margin} ({c['evidence']})")
     print(f"wrote {out / 'results.json'} and {out / 'report.md'}")
     return 0

@@ -109,3 +109,69 @@ def test_fmt_figure_formats_the_interval_or_says_absent():
     assert harness.fmt_figure(results, "one") == "0.250"  # one seed: no interval
     assert harness.fmt_figure(results, "missing") == "n/a"
     assert harness.figure(results, "missing")["n"] == 0
+
+
+def test_a_bound_near_the_threshold_is_at_the_margin():
+    # mean 0.03, s = 0.01, n = 3: half-width t_{0.975,2} * 0.01 / sqrt(3) = 0.024841
+    near = {"d": [0.02, 0.03, 0.04], "zero": [0.0, 0.0, 0.0]}
+    assert harness.greater(near, "d", "zero", margin=0.004).verdict == harness.HOLDS
+    assert harness.greater(near, "d", "zero", margin=0.004).at_margin  # gap 0.0012 of 0.0497
+    assert not harness.greater(near, "d", "zero", margin=0.0).at_margin  # gap 0.0052 > 0.0025
+    assert harness.greater(near, "d", "zero", margin=0.056).at_margin  # above the interval
+    assert harness.greater_than_all({**near, "far": [-1.0, -1.1, -0.9]}, "d",
+                                    ["far", "zero"]).verdict == harness.HOLDS
+    assert not harness.greater_than_all({**near, "far": [-1.0, -1.1, -0.9]}, "d",
+                                        ["far"]).at_margin
+    assert not harness.at_least({"a": [0.9]}, "a", 0.9).at_margin  # n = 1: no interval
+
+
+def _toy_study(run_seed, margin=0.0):
+    return harness.Study(
+        name="toy", title="Toy", paper="-", modes={"quick": {"seeds": (0, 1, 2)}},
+        run_seed=run_seed,
+        claims=[harness.Claim("x_positive", "x > margin", "-",
+                              lambda f: harness.at_least(f, "x", margin))])
+
+
+def test_a_diverging_seed_is_recorded_and_the_study_goes_on(tmp_path):
+    from disentangle.train import NonFiniteLossError
+
+    calls = []
+
+    def run_seed(settings, seed, workdir):
+        calls.append(seed)
+        if seed == 1:
+            raise NonFiniteLossError("non-finite loss at step 13; last good checkpoint 10")
+        return {"x": 1.0 + seed}
+
+    res = harness.run(_toy_study(run_seed), "quick", tmp_path)
+    assert calls == [0, 1, 2]
+    assert res["failed_seeds"] == {"1": "non-finite loss at step 13; last good checkpoint 10"}
+    assert res["figures"]["x"]["n"] == 2 and res["figures"]["x"]["mean"] == 2.0
+    assert res["per_seed"]["1"] == {}
+    report = (tmp_path / "report.md").read_text()
+    assert "Failed seeds, left out of every interval" in report and "seed 1: non-finite" in report
+    # the divergence is deterministic: a rerun does not train seed 1 again
+    again = harness.run(_toy_study(run_seed), "quick", tmp_path)
+    assert calls == [0, 1, 2] and again["failed_seeds"] == res["failed_seeds"]
+    # any other error stops the study (a bug is not a result)
+    with pytest.raises(ZeroDivisionError):
+        harness.run(_toy_study(lambda s, seed, w: {"x": 1 / 0}), "quick", tmp_path / "b")
+
+
+def test_rejudge_applies_the_current_claims_without_training(tmp_path):
+    calls = []
+    run_seed = lambda s, seed, w: calls.append(seed) or {"x": 0.5 + 0.01 * seed}
+    harness.main(_toy_study(run_seed), ["--quick", "--out", str(tmp_path)])
+    assert json.loads((tmp_path / "results.json").read_text())["claims"][0]["verdict"] == \
+        harness.HOLDS
+    harness.main(_toy_study(run_seed, margin=0.6), ["--rejudge", "--out", str(tmp_path)])
+    assert calls == [0, 1, 2]
+    res = json.loads((tmp_path / "results.json").read_text())
+    assert res["claims"][0]["verdict"] == harness.FAILS and "vs 0.6" in res["claims"][0][
+        "evidence"]
+    assert "**does not hold**" in (tmp_path / "report.md").read_text()
+    with pytest.raises(SystemExit):
+        harness.main(_toy_study(run_seed), ["--rejudge"])  # needs --out
+    with pytest.raises(Exception, match="does not exist"):
+        harness.main(_toy_study(run_seed), ["--rejudge", "--out", str(tmp_path / "none")])
