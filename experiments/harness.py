@@ -29,6 +29,8 @@ rest, the same way for every study::
   ``OUT/seeds/SEED.json`` to retry it after a fix.
 - ``--rejudge`` judges the claims again from ``OUT/results.json``'s per-seed figures with
   the study's current claims and rewrites results.json and report.md, training nothing.
+  A results.json assembled by hand (e.g. seeds joined from two runs) says how in its
+  ``provenance`` paragraphs, which the report shows under the command.
 """
 
 from __future__ import annotations
@@ -319,9 +321,13 @@ def write(study: Study, results: dict, out: Path) -> None:
 def report_md(study: Study, results: dict) -> str:
     """The study's report: what was run, the claims' verdicts, then every figure."""
     lines = [f"# {study.title} ({results['mode']})", "", f"Paper: {study.paper}", "",
-             f"Command: `{results['command']}`" if results["command"] else "",
-             f"Seeds: {', '.join(map(str, results['seeds']))}. Figures are means over seeds "
-             "with 95 % Student-t intervals.", ""]
+             f"Command: `{results['command']}`" if results["command"] else ""]
+    for paragraph in results.get("provenance", ()):  # how joined or moved seeds were made
+        lines += ["", paragraph]
+    if results.get("provenance"):
+        lines.append("")
+    lines += [f"Seeds: {', '.join(map(str, results['seeds']))}. Figures are means over "
+              "seeds with 95 % Student-t intervals.", ""]
     failed = results.get("failed_seeds", {})
     if failed:
         lines += ["Failed seeds, left out of every interval (each figure gives its n): "
