@@ -103,7 +103,7 @@ MODES: dict[str, dict[str, Any]] = {
               "per_method": {"dr_rff": (*QUICK_DR, "model.warmup_steps=100")}},
     # The paper's preamble (1,280 samples at 10 MS/s), 20 known and 10 unseen devices (the
     # unseen-multipath AUC pools 10 devices, not 4), 5x the steps, three seeds. Sized from
-    # CPU times measured at this size (docs/rf.md, "Modes"): ~410 s per seed.
+    # CPU times measured at this size (docs/rf.md, "Modes"): 12-13 min a seed, five runs.
     "cpu": {"seeds": (0, 1, 2), "test_per_device": 50,
             "common": ("data.options.n_devices=30", "data.options.n_known=20",
                        "data.options.n_symbols=8", "data.options.samples_per_chip=5",
@@ -117,9 +117,9 @@ RUNTIME = {
     "quick": "12 devices (8 known), 256-sample preambles, 400 steps, 3 seeds: 7 min on 2 "
              "cores shared with ~14 other jobs (132 s of CPU time)",
     "cpu": "30 devices (20 known), 1,280-sample preambles, 2,000 steps, five runs per seed "
-           "(three methods, two paper's-text variants): 18-48 min per seed measured on 2 "
-           "cores shared with other jobs (seeds 0-2: 87 min); three seeds, as a DR-RFF run "
-           "takes over a minute (five would exceed the hour)",
+           "(three methods, two paper's-text variants): 12-13 min per seed on 2 idle Zen 4 "
+           "cores (seeds 0-2: 37.5 min); three seeds, as a DR-RFF run takes over a minute "
+           "(five would take ~63 min)",
     "full": "the config files (the paper's sizes), 3 seeds: ~14 h per seed on 2 CPU cores "
             "(estimated)",
 }
