@@ -199,8 +199,8 @@ STUDY = harness.Study(
                       "quiet CPUs)",
              "cpu": "3 seeds; hsu_style: QLAE, beta-VAE x 200 steps at batch 32; conv64: 4 "
                     "methods x 1000 steps. On 2 quiet cores: ~100 min in all on a Zen 3 EPYC "
-                    "(hsu_style ~15, conv64 ~18 min a seed), 57 min on a Zen 4 EPYC (19 min a "
-                    "seed, both networks); under an hour per network (networks=...)",
+                    "(hsu_style ~15, conv64 ~18 min a seed), 57-65 min on a Zen 4 EPYC (19-22 "
+                    "min a seed, both networks); under an hour per network (networks=...)",
              "full": "3 seeds; 5 methods x 30k steps on each network (a GPU)"})
 
 
