@@ -346,9 +346,9 @@ def report_md(study: Study, results: dict) -> str:
                          f"{c['paper']} |")
         lines.append("")
         if any(c.get("at_margin") for c in results["claims"]):
-            lines += [f"At the margin: a bound of the interval lies within {AT_MARGIN * 100:g} % of "
-                      "the interval's width from the threshold, so a small shift (another "
-                      "CPU, another seed) can change the verdict.", ""]
+            lines += [f"At the margin: a bound of the interval lies within "
+                      f"{AT_MARGIN * 100:g} % of the interval's width from the threshold, so a "
+                      "small shift (another CPU, another seed) can change the verdict.", ""]
     lines += ["## Figures", "", "| figure | mean [95 % interval] | per seed |", "|---|---|---|"]
     for name, iv in results["figures"].items():
         per = ", ".join(f"{x:.3g}" for x in iv["values"])
