@@ -266,15 +266,13 @@ def run(study: Study, mode: str, out: Path, seeds: Sequence[int] | None = None,
                                     "machine": machines[str(seed)], "figures": figures,
                                     **record}, indent=1))
         per_seed[seed] = figures
-    names = sorted({k for f in per_seed.values() for k in f})
-    # Seed-aligned lists (NaN where a seed has no such figure), so that paired differences
-    # pair the same seeds; intervals ignore the NaNs.
-    figures = {k: [per_seed[s].get(k, math.nan) for s in seeds] for k in names}
+    by_seed = {str(s): per_seed[s] for s in seeds}
+    figures = seed_aligned(by_seed)
     results = {"study": study.name, "title": study.title, "paper": study.paper, "mode": mode,
                "command": command, "seeds": seeds, "settings": _jsonable(settings),
                "seconds_this_call": time.time() - started,
                "figures": {k: interval(v) for k, v in figures.items()},
-               "per_seed": {str(s): per_seed[s] for s in seeds}, "machines": machines,
+               "per_seed": by_seed, "machines": machines,
                "claims": judge(study, figures)}
     if failed:
         results["failed_seeds"] = failed
@@ -282,6 +280,13 @@ def run(study: Study, mode: str, out: Path, seeds: Sequence[int] | None = None,
         results["plots"] = [str(Path(p).relative_to(out)) for p in study.plots(results, out)]
     write(study, results, out)
     return results
+
+
+def seed_aligned(per_seed: Mapping[str, Mapping[str, float]]) -> dict[str, list[float]]:
+    """Figure name -> its value on each seed of ``per_seed`` (in order), NaN where a seed has
+    no such figure, so that paired differences pair the same seeds; intervals drop NaNs."""
+    names = sorted({k for f in per_seed.values() for k in f})
+    return {k: [f.get(k, math.nan) for f in per_seed.values()] for k in names}
 
 
 def judge(study: Study, figures: Mapping[str, Sequence[float]]) -> list[dict[str, Any]]:
@@ -304,10 +309,8 @@ def rejudge(study: Study, out: Path) -> dict:
 
         raise UserError(f"--rejudge: {path} does not exist; run the study into {out} first")
     results = json.loads(path.read_text())
-    seeds = [str(s) for s in results["seeds"]]
-    names = sorted({k for s in seeds for k in results["per_seed"][s]})
-    figures = {k: [results["per_seed"][s].get(k, math.nan) for s in seeds] for k in names}
-    results["claims"] = judge(study, figures)
+    per_seed = {str(s): results["per_seed"][str(s)] for s in results["seeds"]}
+    results["claims"] = judge(study, seed_aligned(per_seed))
     write(study, results, out)
     return results
 

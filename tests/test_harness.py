@@ -117,6 +117,8 @@ def test_a_bound_near_the_threshold_is_at_the_margin():
     assert harness.greater(near, "d", "zero", margin=0.004).verdict == harness.HOLDS
     assert harness.greater(near, "d", "zero", margin=0.004).at_margin  # gap 0.0012 of 0.0497
     assert not harness.greater(near, "d", "zero", margin=0.0).at_margin  # gap 0.0052 > 0.0025
+    # gap 0.0020: within 5 % of the width (0.0025), not of the half-width (0.0012)
+    assert harness.greater(near, "d", "zero", margin=0.0032).at_margin
     assert harness.greater(near, "d", "zero", margin=0.056).at_margin  # above the interval
     assert harness.greater_than_all({**near, "far": [-1.0, -1.1, -0.9]}, "d",
                                     ["far", "zero"]).verdict == harness.HOLDS
