@@ -1,4 +1,5 @@
-"""The workbench's cache of derived artefacts (factor predictors, TFDS factor indices).
+"""The workbench's cache of derived artefacts (factor predictors, TFDS factor indices,
+compiled XLA programs: :func:`disentangle.xla_options.enable_compilation_cache`).
 
 Location: ``$DISENTANGLE_CACHE`` or ``~/.cache/disentangle``. Everything in it can be
 rebuilt; deleting it only costs time.

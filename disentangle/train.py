@@ -214,12 +214,33 @@ def make_train_step(s: Setup, updates: tuple[Update, ...]) -> Callable:
     """
     update = _update(s.graphdef, s.txs, s.source.device_sampler(), s.config.train.batch_size,
                      s.mesh, updates)
-    seed, rest = s.config.train.seed, s.rest
+    return BoundStep(update, s.rest, jnp.asarray(s.config.train.seed, jnp.int32), None)
 
-    def step_fn(params, opt_state, bad_step, step, batch=None):
-        return update(params, opt_state, rest, bad_step, seed, None, step, batch)
 
-    return xla_options.jit(step_fn, donate_argnums=(0, 1))
+class BoundStep:
+    """The jitted ``update(params, opt_state, rest, bad_step, seed, hyper, step, batch)`` of
+    :func:`_update` with a run's ``rest, seed, hyper`` bound as *arguments*, called as
+    ``step(params, opt_state, bad_step, step[, batch])`` (``lower`` likewise).
+
+    Values a jitted function closes over become constants of its program when they are
+    small (a seed, a hyperparameter), so every seed would compile a program of its own;
+    passed as arguments, the seeds of a study or sweep run one program (which JAX's
+    persistent compilation cache, when enabled, then compiles once). Parameters and
+    optimizer states are donated.
+    """
+
+    def __init__(self, update: Callable, rest: Any, seed: jax.Array, hyper: jax.Array | None):
+        def step_fn(params, opt_state, bad_step, step, rest, seed, hyper, batch=None):
+            return update(params, opt_state, rest, bad_step, seed, hyper, step, batch)
+
+        self.program = xla_options.jit(step_fn, donate_argnums=(0, 1))
+        self.bound = (rest, seed, hyper)
+
+    def __call__(self, params, opt_state, bad_step, step, batch=None):
+        return self.program(params, opt_state, bad_step, step, *self.bound, batch)
+
+    def lower(self, params, opt_state, bad_step, step, batch=None):
+        return self.program.lower(params, opt_state, bad_step, step, *self.bound, batch)
 
 
 # ----------------------------------------------------------------------------- run dir
@@ -658,11 +679,7 @@ def make_members_step(setups: list[Setup], updates: tuple[Update, ...],
     update = _update(s0.graphdef, s0.txs, sampler, s0.config.train.batch_size, s0.mesh,
                      updates, hyper_name)
     batched = jax.vmap(update, in_axes=(0, 0, 0, 0, 0, 0, None, 0 if sampler is None else None))
-
-    def step_fn(params, opt_state, bad, step, batch=None):
-        return batched(params, opt_state, rest, bad, seeds, hypers, step, batch)
-
-    return xla_options.jit(step_fn, donate_argnums=(0, 1))
+    return BoundStep(batched, rest, seeds, hypers)
 
 
 def train_members(config: ml_collections.ConfigDict, workdir: str | Path, *,

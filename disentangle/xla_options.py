@@ -25,6 +25,10 @@ adds those of :data:`PROCESS_FLAGS` to ``XLA_FLAGS``; it must run before anythin
 a JAX backend (the ``disentangle`` CLI and the benchmarks call it first thing; library
 users may call it themselves). On this CPU, turning off XLA:CPU's concurrency-optimised
 scheduler made the conv64 train step ~6% faster (docs/performance.md).
+
+:func:`enable_compilation_cache` switches on JAX's persistent compilation cache (the CLI
+and the studies call it): a program built again by a later run, seed or process is loaded
+instead of compiled.
 """
 
 from __future__ import annotations
@@ -32,10 +36,12 @@ from __future__ import annotations
 import contextlib
 import functools
 import os
+from pathlib import Path
 
 import jax
 
 from disentangle import backend as backend_lib
+from disentangle.cache import cache_dir
 
 YNN_FUSION_TYPE = "xla_cpu_experimental_ynn_fusion_type"
 CPU_OPTIONS = {YNN_FUSION_TYPE: "LIBRARY_FUSION_TYPE_INDIVIDUAL_DOT,LIBRARY_FUSION_TYPE_REDUCE"}
@@ -44,6 +50,7 @@ _use_options = True
 # an unknown flag, so they are set only on the jaxlib series they were verified with.
 PROCESS_FLAGS = {"xla_cpu_enable_concurrency_optimized_scheduler": "false"}
 PROCESS_FLAGS_JAXLIB = "0.10."
+CACHE_ENV = "DISENTANGLE_COMPILATION_CACHE"
 
 
 @functools.cache
@@ -83,6 +90,34 @@ def set_process_flags() -> list[str]:
     if added:
         os.environ["XLA_FLAGS"] = " ".join([current, *added]).strip()
     return added
+
+
+def enable_compilation_cache(path: str | os.PathLike | None = None, *,
+                             min_compile_seconds: float | None = None) -> Path | None:
+    """Switch on JAX's persistent compilation cache; returns its directory, or None when off.
+
+    A program is keyed on its StableHLO, compile options, jaxlib and device kind, so a
+    program compiled once is loaded, not compiled, by every later process and run that
+    builds it again: the seeds of a study or sweep (their train steps take the seed as an
+    argument, :class:`disentangle.train.BoundStep`), a resumed run, a rerun evaluation. The
+    directory is ``path``, else ``$DISENTANGLE_COMPILATION_CACHE`` (``off`` switches the
+    cache off), else the workbench cache's ``jax/`` (:func:`disentangle.cache.cache_dir`,
+    default ``~/.cache/disentangle/jax``). A directory the user gave JAX
+    (``JAX_COMPILATION_CACHE_DIR`` or ``jax_compilation_cache_dir``) is kept.
+    ``min_compile_seconds``: cache only programs that took at least this long to compile
+    (JAX's default, 1 s, when None). The CLI and the studies call it; library users may.
+    """
+    if jax.config.jax_compilation_cache_dir:
+        return Path(jax.config.jax_compilation_cache_dir)
+    if path is None:
+        path = os.environ.get(CACHE_ENV) or cache_dir("jax")
+    if str(path).lower() == "off":
+        return None
+    jax.config.update("jax_compilation_cache_dir", str(path))
+    if min_compile_seconds is not None:
+        jax.config.update("jax_persistent_cache_min_compile_time_secs", min_compile_seconds)
+        jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
+    return Path(path)
 
 
 @contextlib.contextmanager

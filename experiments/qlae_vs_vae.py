@@ -57,7 +57,7 @@ MODES: dict[str, dict[str, Any]] = {
               "vae_learning_rate": 5e-4, "curve_methods": ("qlae",), "curve_points": 2,
               "curve_samples": 1000},
     "cpu": {"seeds": (0, 1, 2), "networks": NETWORKS,
-            "steps": {"hsu_style": 200, "conv64": 1000},
+            "steps": {"hsu_style": 200, "conv64": 600},
             "batch_size": {"hsu_style": 32, "conv64": 64}, "eval_samples": 3000,
             "methods": {"hsu_style": ("qlae", "beta_vae"),
                         "conv64": ("qlae", "beta_vae", "beta_tcvae", "ae")},

@@ -151,3 +151,30 @@ def test_cli_run_killed_after_first_checkpoint_resumes_exactly(tmp_path):
     full, resumed = (train_lib.read_log(tmp_path / d) for d in ("full", "killed"))
     assert [r["step"] for r in resumed] == list(range(1, 41))
     assert [r["loss"] for r in resumed] == [r["loss"] for r in full]
+
+
+def test_seeds_and_swept_values_share_one_program(make_config):
+    """The seed and a vmapped hyperparameter are arguments of the train step, not constants
+    of its program: two seeds (and two beta grids) lower to the same StableHLO, which the
+    compilation cache can then compile once; the seed still decides the step's data."""
+    from disentangle.methods import Update
+
+    def step_of(**overrides):
+        s = train_lib.setup(make_config("beta_vae", steps=2, **overrides))
+        step = train_lib.make_train_step(s, (Update(),))
+        args = (s.params, s.opt_state, jnp.asarray(train_lib.NO_BAD_STEP, jnp.int32),
+                jnp.asarray(1, jnp.int32))
+        return step.lower(*args).as_text(), float(step(*args)[3]["loss"])
+
+    (text0, loss0), (text1, loss1) = step_of(**{"train.seed": 0}), step_of(**{"train.seed": 1})
+    assert text0 == text1 and loss0 != loss1
+
+    def members_text(values):
+        config = make_config("beta_vae", steps=2, **{"train.vmap_key": "model.beta",
+                                                     "train.vmap_values": values})
+        setups = [train_lib.setup(c) for c in train_lib.member_configs(config).values()]
+        params, opt_state, bad = train_lib.members_state(setups)
+        step = train_lib.make_members_step(setups, (Update(),), "beta")
+        return step.lower(params, opt_state, bad, jnp.asarray(1, jnp.int32)).as_text()
+
+    assert members_text([1.0, 6.0]) == members_text([2.0, 4.0])

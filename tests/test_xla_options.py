@@ -133,3 +133,34 @@ def test_jit_apply_compiles_with_the_options(monkeypatch):
     x = jnp.ones((4, 16, 16, 1))
     hlo = forward.lower(model, x).compile().as_text()
     assert " convolution(" in hlo and not _convolutions_in_ynnpack(hlo)
+
+
+def test_compilation_cache_directory_off_switch_and_a_second_process_hit(tmp_path):
+    """In fresh processes: the default directory is the workbench cache's; the second process
+    loads the first one's program from it (a cache hit, no compilation); ``off`` switches the
+    cache off; a directory the user gave JAX is kept."""
+    import os
+    import subprocess
+    import sys
+
+    code = ("import jax, jax.numpy as jnp; from disentangle import xla_options as xo; "
+            "hits = []; jax.monitoring.register_event_listener("
+            "lambda name, **kw: hits.append(name) if name.endswith('cache_hits') else None); "
+            "path = xo.enable_compilation_cache(min_compile_seconds=0); "
+            "jax.jit(lambda x: jnp.sin(x) * 3.0)(jnp.ones(5)).block_until_ready(); "
+            "print(path, len(hits) > 0, sep='|')")
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("JAX_COMPILATION_CACHE_DIR", xla_options.CACHE_ENV)}
+    env["DISENTANGLE_CACHE"] = str(tmp_path / "cache")
+
+    def run(**extra):
+        out = subprocess.run([sys.executable, "-c", code], env={**env, **extra},
+                             capture_output=True, text=True, check=True)
+        return out.stdout.strip().splitlines()[-1]
+
+    default = tmp_path / "cache" / "jax"
+    assert run() == f"{default}|False"
+    assert any(default.iterdir())
+    assert run() == f"{default}|True"
+    assert run(**{xla_options.CACHE_ENV: "off"}) == "None|False"
+    assert run(JAX_COMPILATION_CACHE_DIR=str(tmp_path / "mine")) == f"{tmp_path / 'mine'}|False"
