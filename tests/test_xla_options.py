@@ -137,8 +137,9 @@ def test_jit_apply_compiles_with_the_options(monkeypatch):
 
 def test_compilation_cache_directory_off_switch_and_a_second_process_hit(tmp_path):
     """In fresh processes: the default directory is the workbench cache's; the second process
-    loads the first one's program from it (a cache hit, no compilation); ``off`` switches the
-    cache off; a directory the user gave JAX is kept."""
+    loads the first one's program from it (a cache hit, no compilation), also when something
+    was compiled before the cache was switched on; ``off`` switches the cache off; a
+    directory the user gave JAX is kept."""
     import os
     import subprocess
     import sys
@@ -146,6 +147,7 @@ def test_compilation_cache_directory_off_switch_and_a_second_process_hit(tmp_pat
     code = ("import jax, jax.numpy as jnp; from disentangle import xla_options as xo; "
             "hits = []; jax.monitoring.register_event_listener("
             "lambda name, **kw: hits.append(name) if name.endswith('cache_hits') else None); "
+            "jax.jit(lambda x: x + 1)(1.0); "  # a compilation before: the cache still applies
             "path = xo.enable_compilation_cache(min_compile_seconds=0); "
             "jax.jit(lambda x: jnp.sin(x) * 3.0)(jnp.ones(5)).block_until_ready(); "
             "print(path, len(hits) > 0, sep='|')")
