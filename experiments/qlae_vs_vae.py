@@ -16,7 +16,7 @@ methods of ``curve_methods`` are scored every ``steps / curve_points`` steps dur
 (``NETWORK/METHOD/curve/infom/STEP``, a table in report.md and ``infom_curve.png``).
 
     python -m experiments.qlae_vs_vae --quick --out runs/qlae_vs_vae_quick   # minutes
-    python -m experiments.qlae_vs_vae --cpu --out results/qlae_vs_vae         # 57-100 min, 2 CPUs
+    python -m experiments.qlae_vs_vae --cpu --out results/qlae_vs_vae         # ~55 min, 2 CPUs
     python -m experiments.qlae_vs_vae --full --out runs/qlae_vs_vae           # many hours
 
 Step rates behind the --cpu budget: benchmarks/network_step.py.
@@ -198,9 +198,9 @@ STUDY = harness.Study(
     runtime={"quick": "1 seed; hsu_style: 2 methods x 20 steps, conv64: 3 x 600 (~5 min on 2 "
                       "quiet CPUs)",
              "cpu": "3 seeds; hsu_style: QLAE, beta-VAE x 200 steps at batch 32; conv64: 4 "
-                    "methods x 1000 steps. On 2 quiet cores: ~100 min in all on a Zen 3 EPYC "
-                    "(hsu_style ~15, conv64 ~18 min a seed), 57-65 min on a Zen 4 EPYC (19-22 "
-                    "min a seed, both networks); under an hour per network (networks=...)",
+                    "methods x 600 steps at batch 64. 54 min on 2 quiet cores of a Zen 4 EPYC "
+                    "(1,053-1,105 s a seed: hsu_style ~10.5, conv64 ~7.5 min); a Zen 3 EPYC "
+                    "took ~1.5x as long (measured with conv64 at 1,000 steps)",
              "full": "3 seeds; 5 methods x 30k steps on each network (a GPU)"})
 
 
