@@ -26,9 +26,9 @@ a JAX backend (the ``disentangle`` CLI and the benchmarks call it first thing; l
 users may call it themselves). On this CPU, turning off XLA:CPU's concurrency-optimised
 scheduler made the conv64 train step ~6% faster (docs/performance.md).
 
-:func:`enable_compilation_cache` switches on JAX's persistent compilation cache (the CLI
-and the studies call it): a program built again by a later run, seed or process is loaded
-instead of compiled.
+:func:`enable_compilation_cache` switches on JAX's persistent compilation cache: a program
+built again by a later run, seed or process is loaded instead of compiled. The CLI and the
+studies set their process up with both (:func:`prepare_process`).
 """
 
 from __future__ import annotations
@@ -105,7 +105,8 @@ def enable_compilation_cache(path: str | os.PathLike | None = None, *,
     default ``~/.cache/disentangle/jax``). A directory the user gave JAX
     (``JAX_COMPILATION_CACHE_DIR`` or ``jax_compilation_cache_dir``) is kept.
     ``min_compile_seconds``: cache only programs that took at least this long to compile
-    (JAX's default, 1 s, when None). The CLI and the studies call it; library users may.
+    (and of any size; JAX's defaults when None: 1 s). :func:`prepare_process` calls it;
+    library users may.
     """
     if jax.config.jax_compilation_cache_dir:
         return Path(jax.config.jax_compilation_cache_dir)
@@ -118,6 +119,13 @@ def enable_compilation_cache(path: str | os.PathLike | None = None, *,
         jax.config.update("jax_persistent_cache_min_compile_time_secs", min_compile_seconds)
         jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
     return Path(path)
+
+
+def prepare_process() -> None:
+    """Set up a workbench process (the CLI, the studies) before anything runs on a JAX
+    backend: :func:`set_process_flags` and :func:`enable_compilation_cache`."""
+    set_process_flags()
+    enable_compilation_cache()
 
 
 @contextlib.contextmanager

@@ -104,8 +104,7 @@ def sigterm_as_interrupt() -> Iterator[None]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    xla_options.set_process_flags()  # before anything runs on a JAX backend
-    xla_options.enable_compilation_cache()
+    xla_options.prepare_process()  # before anything runs on a JAX backend
     args = parse_args(build_parser(), argv)
     debug = debug_requested(args)
     try:

@@ -27,9 +27,9 @@ rest, the same way for every study::
   its figures are missing from every interval (each shows its ``n``) and the report names
   it. The divergence is deterministic, so a rerun does not try it again; delete
   ``OUT/seeds/SEED.json`` to retry it after a fix.
-- The process is set up as the CLI's (:mod:`disentangle.xla_options`): XLA's process flags
-  (bit-identical losses, checked on conv64 and hsu_style) and JAX's persistent compilation
-  cache, so the seeds' train steps are one program, compiled once.
+- The process is set up as the CLI's (:func:`disentangle.xla_options.prepare_process`):
+  XLA's process flags (bit-identical losses, checked on conv64 and hsu_style) and JAX's
+  persistent compilation cache, so the seeds' train steps are one program, compiled once.
 - ``--rejudge`` judges the claims again from ``OUT/results.json``'s per-seed figures with
   the study's current claims and rewrites results.json and report.md, training nothing.
   A results.json assembled by hand (e.g. seeds joined from two runs) says how in its
@@ -417,10 +417,9 @@ def main(study: Study, argv: Sequence[str] | None = None) -> int:
     if args.mode == "rejudge":
         results = rejudge(study, out)
     else:
-        from disentangle import xla_options
+        from disentangle.xla_options import prepare_process
 
-        xla_options.set_process_flags()
-        xla_options.enable_compilation_cache()  # the seeds' programs are compiled once
+        prepare_process()  # as the CLI: XLA's process flags; the seeds' steps compiled once
         results = run(study, args.mode, out, seeds, command, overrides)
     for c in results["claims"]:
         margin = ", at the margin" if c.get("at_margin") else ""
